@@ -1,0 +1,282 @@
+"""Benchmark causal multi-head self-attention: simple_llm against PyTorch's own modules.
+
+Candidates (all eval mode, dropout 0, float32):
+
+- ``ours``: ``MultiHeadAttention.forward`` (fused Q/K/V, ``F.scaled_dot_product_attention``).
+- ``ours_explicit``: ``MultiHeadAttention.forward(x, return_weights=True)``, the explicit path
+  (all heads batched, softmax written out, (B, H, T, T) weights materialised).
+- ``nn_mha``: ``torch.nn.MultiheadAttention(batch_first=True)`` with a causal bool
+  ``attn_mask``, ``is_causal=True``, ``need_weights=False``.
+- ``sdpa``: a hand-written fused module (one Linear to 3C, split into heads,
+  ``F.scaled_dot_product_attention(is_causal=True)``, merge, output Linear): the practical limit.
+- ``seed_loop``: the seed's pattern, a Python loop over heads each with its own q/k/v Linear.
+
+Timing: one process, candidates interleaved round-robin on every repeat, median over repeats;
+forward under ``torch.no_grad()``, forward+backward with gradients of the parameters.
+Peak memory: CPU tensors are traced with ``torch.profiler.profile(profile_memory=True)``; the
+allocation events (+bytes on alloc, -bytes on free) are replayed in time order and the peak of
+the running sum is reported (tensor memory allocated during the call and alive at once,
+outputs included). On CUDA: ``torch.cuda.max_memory_allocated`` above the memory before the call.
+
+Usage: ``python benchmarks/bench_attention.py [--quick] [--out DIR] [--device cpu|cuda]``.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
+
+from simple_llm import MultiHeadAttention
+
+SHAPES = [(1, 64, 64, 4), (8, 128, 256, 8), (4, 512, 512, 8), (1, 1024, 768, 12), (2, 2048, 512, 8)]
+QUICK_SHAPES = [(1, 8, 16, 2), (2, 16, 32, 4)]
+CANDIDATES = ["ours", "ours_explicit", "nn_mha", "sdpa", "seed_loop"]
+
+
+class FusedSDPA(nn.Module):
+    """Hand-written fused causal attention: the practical limit for a PyTorch module."""
+
+    def __init__(self, emb_size, num_heads):
+        super().__init__()
+        self.num_heads = num_heads
+        self.c_attn = nn.Linear(emb_size, 3 * emb_size)
+        self.c_proj = nn.Linear(emb_size, emb_size)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        H = self.num_heads
+        q, k, v = self.c_attn(x).split(C, dim=2)  # (B, T, C) each
+        q = q.view(B, T, H, C // H).transpose(1, 2)  # (B, H, T, hs)
+        k = k.view(B, T, H, C // H).transpose(1, 2)  # (B, H, T, hs)
+        v = v.view(B, T, H, C // H).transpose(1, 2)  # (B, H, T, hs)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        return self.c_proj(y)
+
+
+class SeedHead(nn.Module):
+    """One head as the seed wrote it: own q/k/v Linear, tril mask, softmax."""
+
+    def __init__(self, emb_size, head_size, max_seq_len):
+        super().__init__()
+        self.q = nn.Linear(emb_size, head_size)
+        self.k = nn.Linear(emb_size, head_size)
+        self.v = nn.Linear(emb_size, head_size)
+        self.register_buffer("tril", torch.tril(torch.ones(max_seq_len, max_seq_len)))
+
+    def forward(self, x):
+        T = x.size(1)
+        q, k, v = self.q(x), self.k(x), self.v(x)  # (B, T, hs) each
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, T, T)
+        scores = scores.masked_fill(self.tril[:T, :T] == 0, float("-inf"))
+        return scores.softmax(dim=-1) @ v  # (B, T, hs)
+
+
+class SeedLoopMHA(nn.Module):
+    """The seed's multi-head attention: a Python loop over heads, concatenation, Linear."""
+
+    def __init__(self, num_heads, emb_size, head_size, max_seq_len):
+        super().__init__()
+        self.heads = nn.ModuleList(SeedHead(emb_size, head_size, max_seq_len) for _ in range(num_heads))
+        self.proj = nn.Linear(num_heads * head_size, emb_size)
+
+    def forward(self, x):
+        return self.proj(torch.cat([head(x) for head in self.heads], dim=-1))  # (B, T, C)
+
+
+def build(shape, device):
+    """Candidate callables (x -> output) for one shape."""
+    B, T, C, H = shape
+    ours = MultiHeadAttention(H, C, C // H, T, dropout=0.0)
+    nn_mha = nn.MultiheadAttention(C, H, batch_first=True)
+    causal = torch.ones(T, T, dtype=torch.bool, device=device).triu(1)  # (T, T), True = masked out
+    sdpa = FusedSDPA(C, H)
+    seed = SeedLoopMHA(H, C, C // H, T)
+    modules = {"ours": ours, "nn_mha": nn_mha, "sdpa": sdpa, "seed_loop": seed}
+    for module in modules.values():
+        module.to(device).eval()
+    calls = {
+        "ours": ours,
+        "ours_explicit": lambda x: ours(x, return_weights=True)[0],
+        "nn_mha": lambda x: nn_mha(x, x, x, attn_mask=causal, is_causal=True, need_weights=False)[0],
+        "sdpa": sdpa,
+        "seed_loop": seed,
+    }
+    params = {name: list(modules.get(name, ours).parameters()) for name in CANDIDATES}
+    return calls, params
+
+
+def sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def step(call, params, x, backward):
+    """One forward (no grad) or forward+backward."""
+    if not backward:
+        with torch.no_grad():
+            call(x)
+        return
+    for p in params:
+        p.grad = None
+    call(x).sum().backward()
+
+
+def peak_mib(call, params, x, backward, device):
+    """Peak tensor memory allocated during one step, in MiB."""
+    if device == "cuda":
+        sync(device)
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step(call, params, x, backward)
+        sync(device)
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step(call, params, x, backward)
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    current = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        current += event.nbytes()
+        peak = max(peak, current)
+    return peak / 2**20
+
+
+def time_shape(calls, params, x, backward, repeats, device):
+    """Median ms per call for each candidate, interleaved round-robin."""
+    for name in CANDIDATES:  # warm-up
+        step(calls[name], params[name], x, backward)
+    sync(device)
+    start = time.perf_counter()
+    step(calls["sdpa"], params["sdpa"], x, backward)
+    sync(device)
+    inner = max(1, int(0.02 / max(time.perf_counter() - start, 1e-6)))  # >= ~20 ms per sample
+    samples = {name: [] for name in CANDIDATES}
+    for _ in range(repeats):
+        for name in CANDIDATES:
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(inner):
+                step(calls[name], params[name], x, backward)
+            sync(device)
+            samples[name].append((time.perf_counter() - start) / inner * 1e3)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run(shapes, repeats, device):
+    results = []
+    for shape in shapes:
+        B, T, C, H = shape
+        calls, params = build(shape, device)
+        x = torch.randn(B, T, C, device=device)
+        fwd = time_shape(calls, params, x, False, repeats, device)
+        fwd_bwd = time_shape(calls, params, x, True, repeats, device)
+        mem = {name: peak_mib(calls[name], params[name], x, False, device) for name in CANDIDATES}
+        mem_bwd = {name: peak_mib(calls[name], params[name], x, True, device) for name in CANDIDATES}
+        row = {
+            "shape": {"B": B, "T": T, "C": C, "H": H},
+            "candidates": {
+                name: {
+                    "fwd_ms": fwd[name],
+                    "fwd_bwd_ms": fwd_bwd[name],
+                    "fwd_peak_mib": mem[name],
+                    "fwd_bwd_peak_mib": mem_bwd[name],
+                }
+                for name in CANDIDATES
+            },
+            "ratios": {
+                "fwd_ours_over_sdpa": fwd["ours"] / fwd["sdpa"],
+                "fwd_bwd_ours_over_sdpa": fwd_bwd["ours"] / fwd_bwd["sdpa"],
+                "fwd_ours_over_nn_mha": fwd["ours"] / fwd["nn_mha"],
+                "fwd_bwd_ours_over_nn_mha": fwd_bwd["ours"] / fwd_bwd["nn_mha"],
+                "fwd_sdpa_over_nn_mha": fwd["sdpa"] / fwd["nn_mha"],
+                "fwd_explicit_over_sdpa": fwd["ours_explicit"] / fwd["sdpa"],
+                "fwd_seed_loop_over_sdpa": fwd["seed_loop"] / fwd["sdpa"],
+            },
+        }
+        results.append(row)
+        print(f"{shape}: " + ", ".join(f"{k}={v:.3f}" for k, v in row["ratios"].items()), flush=True)
+    return results
+
+
+def markdown(results, machine):
+    header = (
+        "| (B, T, C, H) | fwd ms ours | fwd ours/SDPA | fwd+bwd ours/SDPA | fwd ours/nn.MHA "
+        "| fwd+bwd ours/nn.MHA | fwd SDPA/nn.MHA | fwd expl./SDPA | seed loop/SDPA "
+        "| MiB ours | MiB SDPA | MiB nn.MHA | MiB expl. | MiB seed loop |"
+    )
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for row in results:
+        s, c, r = row["shape"], row["candidates"], row["ratios"]
+        cells = [
+            f"({s['B']}, {s['T']}, {s['C']}, {s['H']})",
+            f"{c['ours']['fwd_ms']:.3f}",
+            f"{r['fwd_ours_over_sdpa']:.2f}",
+            f"{r['fwd_bwd_ours_over_sdpa']:.2f}",
+            f"{r['fwd_ours_over_nn_mha']:.2f}",
+            f"{r['fwd_bwd_ours_over_nn_mha']:.2f}",
+            f"{r['fwd_sdpa_over_nn_mha']:.2f}",
+            f"{r['fwd_explicit_over_sdpa']:.2f}",
+            f"{r['fwd_seed_loop_over_sdpa']:.2f}",
+        ] + [f"{c[name]['fwd_peak_mib']:.2f}" for name in ("ours", "sdpa", "nn_mha", "ours_explicit", "seed_loop")]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        f"torch {machine['torch']}, {machine['device_name']}, {machine['threads']} threads, "
+        f"float32, {machine['repeats']} repeats (median); MiB: peak forward tensor memory."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny shapes and few repeats (smoke test)")
+    parser.add_argument("--out", default="docs/assets/benchmark/", help="output directory")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--repeats", type=int, default=None, help="repeats per shape (default: 3 quick, 15 full)")
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda requested but CUDA is not available")
+    torch.manual_seed(0)
+    repeats = args.repeats or (3 if args.quick else 15)
+    results = run(QUICK_SHAPES if args.quick else SHAPES, repeats, args.device)
+    machine = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": args.device,
+        "device_name": torch.cuda.get_device_name() if args.device == "cuda" else cpu_model(),
+        "cpu_model": cpu_model(),
+        "threads": torch.get_num_threads(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "repeats": repeats,
+        "quick": args.quick,
+    }
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, f"results-{args.device}.json"), "w") as f:
+        json.dump({"machine": machine, "results": results}, f, indent=2)
+    with open(os.path.join(args.out, f"results-{args.device}.md"), "w") as f:
+        f.write(markdown(results, machine))
+    print(markdown(results, machine))
+
+
+if __name__ == "__main__":
+    main()

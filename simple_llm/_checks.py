@@ -1,0 +1,43 @@
+"""Argument checks shared by the modules: cheap, no device syncs."""
+
+import torch
+
+
+def check_size(name, value):
+    """Raise unless ``value`` is a positive ``int`` (``bool`` is rejected)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def check_dropout(value):
+    """Raise unless ``value`` is a probability in ``[0, 1)``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"dropout must be a float in [0, 1), got {value!r} ({type(value).__name__})")
+    if not 0 <= value < 1:
+        raise ValueError(f"dropout must be a float in [0, 1), got {value!r}")
+
+
+def check_input(x, emb_size, max_seq_len=None):
+    """Check that ``x`` is a float ``(B, T, C)`` tensor with ``1 <= T <= max_seq_len``.
+
+    ``max_seq_len=None`` puts no upper limit on ``T``.
+
+    Returns:
+        ``(B, T)``.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape (B, T, C), got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}; use x.float()")
+    if x.dim() != 3:
+        raise ValueError(f"x must be 3-D (B, T, C) with C={emb_size}, got shape {tuple(x.shape)}")
+    B, T, C = x.shape
+    if C != emb_size:
+        raise ValueError(f"x must have last dimension C={emb_size}, got shape {tuple(x.shape)}")
+    if max_seq_len is not None and T > max_seq_len:
+        raise ValueError(f"sequence length T={T} exceeds max_seq_len={max_seq_len}")
+    if T == 0:
+        raise ValueError(f"x must contain at least one token, got shape {tuple(x.shape)}")
+    return B, T

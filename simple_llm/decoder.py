@@ -1,0 +1,55 @@
+"""Decoder block: causal multi-head attention and feed-forward, each with residual and LayerNorm."""
+
+import torch.nn as nn
+
+from simple_llm._checks import check_input
+from simple_llm.feed_forward import FeedForward
+from simple_llm.multi_head_attention import MultiHeadAttention
+
+
+class Decoder(nn.Module):
+    """Decoder block. Post-LN by default (as in the seed and the original Transformer).
+
+    - ``norm_first=False`` (post-LN, default): ``x = norm1(x + attention(x))``, then
+      ``x = norm2(x + feed_forward(x))``.
+    - ``norm_first=True`` (pre-LN): ``x = x + attention(norm1(x))``, then
+      ``x = x + feed_forward(norm2(x))``.
+
+    Args:
+        num_heads: Number of heads ``H``.
+        emb_size: Embedding size ``C``.
+        head_size: Size ``hs`` of each head.
+        max_seq_len: Longest sequence ``T`` accepted.
+        dropout: Dropout probability in attention and feed-forward. Default: ``0.1``.
+        norm_first: Pre-LN if ``True``, post-LN if ``False``. Default: ``False``.
+
+    Shape:
+        - x: ``(B, T, C)``, float.
+        - mask: optional, as in :class:`~simple_llm.MultiHeadAttention`.
+        - output: ``(B, T, C)``.
+
+    Example:
+        >>> import torch
+        >>> block = Decoder(num_heads=4, emb_size=64, head_size=16, max_seq_len=32)
+        >>> block(torch.randn(2, 5, 64)).shape
+        torch.Size([2, 5, 64])
+    """
+
+    def __init__(self, num_heads, emb_size, head_size, max_seq_len, dropout=0.1, norm_first=False):
+        super().__init__()
+        if not isinstance(norm_first, bool):
+            raise TypeError(f"norm_first must be a bool, got {norm_first!r}")
+        self.norm_first = norm_first
+        self.attention = MultiHeadAttention(num_heads, emb_size, head_size, max_seq_len, dropout)
+        self.feed_forward = FeedForward(emb_size, dropout)
+        self.norm1 = nn.LayerNorm(emb_size)
+        self.norm2 = nn.LayerNorm(emb_size)
+
+    def forward(self, x, mask=None):
+        """Apply the block to ``x``; returns ``(B, T, C)``."""
+        check_input(x, self.attention.emb_size, self.attention.max_seq_len)
+        if self.norm_first:
+            x = x + self.attention(self.norm1(x), mask)
+            return x + self.feed_forward(self.norm2(x))
+        x = self.norm1(x + self.attention(x, mask))
+        return self.norm2(x + self.feed_forward(x))

@@ -1,0 +1,79 @@
+"""One causal attention head with its own query, key and value projections."""
+
+import math
+
+import torch.nn as nn
+
+from simple_llm._checks import check_input, check_size
+from simple_llm.masks import causal_mask
+
+
+def attend(q, k, v, allowed, keep):
+    """Scaled dot-product attention written out, returning the weights too.
+
+    Args:
+        q: Queries ``(..., T, hs)``.
+        k: Keys ``(..., T, hs)``.
+        v: Values ``(..., T, hs)``.
+        allowed: Bool mask broadcastable to ``(..., T, T)``, ``True`` = may attend; every row
+            has at least one ``True``.
+        keep: ``None``, or bool ``(..., T, 1)``: ``False`` rows get zero weights.
+
+    Returns:
+        ``(out, weights)`` of shapes ``(..., T, hs)`` and ``(..., T, T)``.
+    """
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., T, T)
+    weights = scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1)  # (..., T, T)
+    if keep is not None:
+        weights = weights.masked_fill(~keep, 0.0)
+    return weights @ v, weights  # (..., T, hs), (..., T, T)
+
+
+class HeadAttention(nn.Module):
+    """One causal self-attention head.
+
+    Args:
+        emb_size: Embedding size ``C`` of the input.
+        head_size: Size ``hs`` of the queries, keys and values.
+        max_seq_len: Longest sequence ``T`` accepted.
+
+    Shape:
+        - x: ``(B, T, C)``, float.
+        - mask: optional, ``True``/1 = may attend; ``(T, T)``, ``(B, T)``, ``(B, 1, T)`` or
+          ``(B, T, T)`` (see :mod:`simple_llm.masks`). The causal mask is always applied.
+        - output: ``(B, T, hs)``.
+
+    Example:
+        >>> import torch
+        >>> head = HeadAttention(emb_size=64, head_size=16, max_seq_len=32)
+        >>> head(torch.randn(2, 5, 64)).shape
+        torch.Size([2, 5, 16])
+        >>> head.get_attention_weights(torch.randn(2, 5, 64)).shape
+        torch.Size([2, 5, 5])
+    """
+
+    def __init__(self, emb_size, head_size, max_seq_len):
+        super().__init__()
+        check_size("emb_size", emb_size)
+        check_size("head_size", head_size)
+        check_size("max_seq_len", max_seq_len)
+        self.emb_size = emb_size
+        self.head_size = head_size
+        self.max_seq_len = max_seq_len
+        self.q_proj = nn.Linear(emb_size, head_size)
+        self.k_proj = nn.Linear(emb_size, head_size)
+        self.v_proj = nn.Linear(emb_size, head_size)
+
+    def _attend(self, x, mask):
+        B, T = check_input(x, self.emb_size, self.max_seq_len)
+        allowed, keep = causal_mask(mask, B, T, 1, x.device)  # (B|1, 1, T, T)
+        keep = None if keep is None else keep[:, 0]  # (B|1, T, 1)
+        return attend(self.q_proj(x), self.k_proj(x), self.v_proj(x), allowed[:, 0], keep)
+
+    def forward(self, x, mask=None):
+        """Attend causally over ``x``; returns ``(B, T, hs)``."""
+        return self._attend(x, mask)[0]
+
+    def get_attention_weights(self, x, mask=None):
+        """Attention weights ``(B, T, T)``: row ``t`` holds the weights of query ``t`` over the keys."""
+        return self._attend(x, mask)[1]

@@ -1,0 +1,109 @@
+"""Attention masks: key padding from lengths, and the causal mask combined with a user mask.
+
+Polarity in this package: ``True`` (or ``1``) means "may attend". This is the convention of
+``F.scaled_dot_product_attention`` and the opposite of ``nn.MultiheadAttention``, whose
+``attn_mask`` and ``key_padding_mask`` use ``True`` for "masked out".
+
+Accepted user mask shapes, checked in this order:
+
+- ``(T, T)``: one pattern for every batch item and head (queries x keys).
+- ``(B, T)``: key padding, one flag per key. When ``B == T`` a 2-D mask is read as the
+  ``(T, T)`` pattern above; pass key padding as ``(B, 1, T)`` to be unambiguous.
+- ``(B, 1, T)``: key padding.
+- ``(B, T, T)``: one pattern per batch item.
+- ``(B, H, T, T)``: one pattern per batch item and head.
+
+The causal mask is always applied on top.
+"""
+
+import torch
+
+
+def padding_mask(lengths, max_len=None):
+    """Key-padding mask from sequence lengths (sequences padded at the end).
+
+    Args:
+        lengths: ``(B,)`` integer tensor or a sequence of ints, each in ``[0, max_len]``.
+        max_len: Length ``T`` of the padded batch. Default: ``None`` (the largest length).
+
+    Returns:
+        ``(B, T)`` bool tensor, ``True`` for a real token (may be attended to).
+
+    Example:
+        >>> padding_mask([3, 1], max_len=4)
+        tensor([[ True,  True,  True, False],
+                [ True, False, False, False]])
+    """
+    if not isinstance(lengths, torch.Tensor):
+        if not isinstance(lengths, (list, tuple)) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in lengths
+        ):
+            raise TypeError(f"lengths must be a 1-D integer tensor or a sequence of ints, got {lengths!r}")
+        lengths = torch.tensor(lengths, dtype=torch.long)
+    elif lengths.dtype == torch.bool or lengths.is_floating_point() or lengths.is_complex():
+        raise TypeError(f"lengths must have an integer dtype, got {lengths.dtype}")
+    if lengths.dim() != 1 or lengths.numel() == 0:
+        raise ValueError(f"lengths must be 1-D and non-empty, got shape {tuple(lengths.shape)}")
+    if (lengths < 0).any():
+        raise ValueError(f"lengths must be >= 0, got {lengths.tolist()}")
+    longest = int(lengths.max())
+    if max_len is None:
+        max_len = longest
+    elif isinstance(max_len, bool) or not isinstance(max_len, int):
+        raise TypeError(f"max_len must be an int or None, got {max_len!r}")
+    if max_len < max(longest, 1):
+        raise ValueError(f"max_len={max_len} must be >= 1 and >= the longest length {longest}")
+    return torch.arange(max_len, device=lengths.device) < lengths[:, None]  # (B, T)
+
+
+def causal_mask(mask, batch_size, seq_len, num_heads, device):
+    """Normalize a user mask and combine it with the causal mask.
+
+    Args:
+        mask: ``None`` or a user mask (see the module docstring for shapes and polarity).
+        batch_size: ``B``.
+        seq_len: ``T``.
+        num_heads: ``H``.
+        device: Device of the attention input; the mask must be on it.
+
+    Returns:
+        ``(allowed, keep)``: ``allowed`` is a 4-D bool mask broadcastable to ``(B, H, T, T)``,
+        ``True`` = may attend. A query row that may attend to no key is set to all ``True`` so
+        that softmax stays finite; ``keep`` (broadcastable to ``(B, H, T, 1)``) is ``False`` on
+        exactly those rows, whose output must be zeroed. ``keep`` is ``None`` when no row is
+        fully masked by construction (``mask is None``).
+    """
+    B, T, H = batch_size, seq_len, num_heads
+    causal = torch.ones(T, T, dtype=torch.bool, device=device).tril()  # (T, T)
+    if mask is None:
+        return causal.view(1, 1, T, T), None  # (1, 1, T, T)
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"mask must be a torch.Tensor or None, got {type(mask).__name__}")
+    if mask.device != device:
+        raise ValueError(f"mask is on {mask.device} but x is on {device}; move it with mask.to(x.device)")
+    if mask.dtype != torch.bool:
+        bad = (mask != 0) & (mask != 1)
+        if bad.any():
+            raise ValueError(
+                f"mask must be bool or contain only 0 and 1 (True/1 = may attend), found the value "
+                f"{mask[bad][0].item()!r}; convert an additive mask (0 = attend, -inf = blocked) "
+                f"with mask = additive_mask == 0"
+            )
+        mask = mask != 0
+    shape = tuple(mask.shape)
+    if shape == (T, T):
+        mask = mask.view(1, 1, T, T)  # (1, 1, T, T)
+    elif shape == (B, T):
+        mask = mask.view(B, 1, 1, T)  # (B, 1, 1, T)
+    elif shape == (B, 1, T):
+        mask = mask.view(B, 1, 1, T)  # (B, 1, 1, T)
+    elif shape == (B, T, T):
+        mask = mask.view(B, 1, T, T)  # (B, 1, T, T)
+    elif shape != (B, H, T, T):
+        raise ValueError(
+            f"mask has shape {shape}; expected (T, T)={(T, T)}, (B, T)={(B, T)}, "
+            f"(B, 1, T)={(B, 1, T)}, (B, T, T)={(B, T, T)} or (B, H, T, T)={(B, H, T, T)}"
+        )
+    allowed = mask & causal  # (B|1, H|1, T, T)
+    keep = allowed.any(dim=-1, keepdim=True)  # (B|1, H|1, T, 1)
+    return allowed | ~keep, keep

@@ -1,0 +1,228 @@
+"""Causal multi-head self-attention: one fused Q/K/V projection, per-head views of it."""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from simple_llm._checks import check_dropout, check_input, check_size
+from simple_llm.head_attention import attend
+from simple_llm.masks import causal_mask
+
+
+class MultiHeadAttention(nn.Module):
+    """Causal multi-head self-attention (batch first).
+
+    ``emb_size`` need not equal ``num_heads * head_size``: ``qkv`` projects ``C -> 3*H*hs`` and
+    ``proj`` projects ``H*hs -> C``. Only ``H*hs == C`` can be exported with :meth:`to_torch`.
+
+    Args:
+        num_heads: Number of heads ``H``.
+        emb_size: Embedding size ``C``.
+        head_size: Size ``hs`` of each head.
+        max_seq_len: Longest sequence ``T`` accepted.
+        dropout: Dropout probability on the output, after the projection. Default: ``0.1``.
+
+    Attributes:
+        qkv: ``nn.Linear(C, 3*H*hs)``; output rows are ``[Q of heads 0..H-1 | K ... | V ...]``,
+            ``hs`` rows per head, the layout of ``nn.MultiheadAttention.in_proj_weight``.
+        proj: Output projection ``nn.Linear(H*hs, C)``.
+
+    Shape:
+        - x: ``(B, T, C)``, float.
+        - mask: optional, ``True``/1 = may attend; ``(T, T)``, ``(B, T)``, ``(B, 1, T)``,
+          ``(B, T, T)`` or ``(B, H, T, T)`` (see :mod:`simple_llm.masks`). The causal mask is
+          always applied. A query that may attend to no key outputs zeros before ``proj``.
+        - output: ``(B, T, C)``; with ``return_weights=True`` also weights ``(B, H, T, T)``.
+
+    Example:
+        >>> import torch
+        >>> mha = MultiHeadAttention(num_heads=4, emb_size=64, head_size=16, max_seq_len=32)
+        >>> x = torch.randn(2, 5, 64)
+        >>> mha(x).shape
+        torch.Size([2, 5, 64])
+        >>> mha.get_attention_weights(x).shape
+        torch.Size([2, 4, 5, 5])
+        >>> [head.get_attention_weights(x).shape for head in mha._heads][0]
+        torch.Size([2, 5, 5])
+    """
+
+    def __init__(self, num_heads, emb_size, head_size, max_seq_len, dropout=0.1):
+        super().__init__()
+        check_size("num_heads", num_heads)
+        check_size("emb_size", emb_size)
+        check_size("head_size", head_size)
+        check_size("max_seq_len", max_seq_len)
+        check_dropout(dropout)
+        self.num_heads = num_heads
+        self.emb_size = emb_size
+        self.head_size = head_size
+        self.max_seq_len = max_seq_len
+        self.qkv = nn.Linear(emb_size, 3 * num_heads * head_size)
+        self.proj = nn.Linear(num_heads * head_size, emb_size)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x, mask=None, return_weights=False):
+        """Attend causally over ``x``; returns ``out`` or ``(out, weights)``."""
+        B, T = check_input(x, self.emb_size, self.max_seq_len)
+        H, hs = self.num_heads, self.head_size
+        qkv = self.qkv(x).view(B, T, 3, H, hs)  # (B, T, 3, H, hs)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, H, T, hs) each
+        if mask is None and not return_weights:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
+        else:
+            allowed, keep = causal_mask(mask, B, T, H, x.device)  # (B|1, H|1, T, T)
+            if return_weights:
+                y, weights = attend(q, k, v, allowed, keep)  # (B, H, T, hs), (B, H, T, T)
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # (B, H, T, hs)
+                if keep is not None:
+                    y = y.masked_fill(~keep, 0.0)
+        y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H*hs)
+        out = self.dropout(self.proj(y))  # (B, T, C)
+        return (out, weights) if return_weights else out
+
+    def get_attention_weights(self, x, mask=None):
+        """Attention weights ``(B, H, T, T)``; row ``t`` holds query ``t``'s weights over the keys."""
+        return self.forward(x, mask, return_weights=True)[1]
+
+    def head(self, h):
+        """View of head ``h`` that reads its slices of ``qkv`` (no copy).
+
+        Args:
+            h: Head index in ``[0, H)``.
+
+        Returns:
+            An object with ``forward(x, mask=None) -> (B, T, hs)`` (also callable) and
+            ``get_attention_weights(x, mask=None) -> (B, T, T)``.
+        """
+        if isinstance(h, bool) or not isinstance(h, int):
+            raise TypeError(f"head index must be an int, got {h!r}")
+        if not 0 <= h < self.num_heads:
+            raise ValueError(f"head index {h} out of range for num_heads={self.num_heads}")
+        return _HeadView(self, h)
+
+    @property
+    def _heads(self):
+        """Views of all heads, as in the seed: ``[head.get_attention_weights(x) for head in mha._heads]``."""
+        return [_HeadView(self, h) for h in range(self.num_heads)]
+
+    @classmethod
+    def from_torch(cls, module, max_seq_len, dropout=0.0):
+        """Build from a ``torch.nn.MultiheadAttention``, copying its weights.
+
+        The result is batch first whatever ``module.batch_first`` is. PyTorch applies its
+        ``dropout`` to the attention weights, ours to the output: outputs are equal in eval
+        mode or with both probabilities 0.
+
+        Args:
+            module: ``nn.MultiheadAttention`` with biases, no ``add_bias_kv``, no
+                ``add_zero_attn`` and ``kdim == vdim == embed_dim``.
+            max_seq_len: Longest sequence ``T`` accepted.
+            dropout: Dropout probability of the new module. Default: ``0.0``.
+
+        Example:
+            >>> import torch
+            >>> torch_mha = torch.nn.MultiheadAttention(64, 4, batch_first=True)
+            >>> mha = MultiHeadAttention.from_torch(torch_mha, max_seq_len=32)
+            >>> mha.num_heads, mha.head_size
+            (4, 16)
+        """
+        if not isinstance(module, nn.MultiheadAttention):
+            raise TypeError(f"module must be a torch.nn.MultiheadAttention, got {type(module).__name__}")
+        if not module._qkv_same_embed_dim:
+            raise ValueError(
+                f"kdim={module.kdim} and vdim={module.vdim} must equal embed_dim={module.embed_dim}"
+            )
+        if module.in_proj_bias is None or module.out_proj.bias is None:
+            raise ValueError("module was built with bias=False; only bias=True is supported")
+        if module.bias_k is not None:
+            raise ValueError("module was built with add_bias_kv=True, which is not supported")
+        if module.add_zero_attn:
+            raise ValueError("module was built with add_zero_attn=True, which is not supported")
+        ours = cls(module.num_heads, module.embed_dim, module.head_dim, max_seq_len, dropout)
+        ours.to(device=module.in_proj_weight.device, dtype=module.in_proj_weight.dtype)
+        with torch.no_grad():
+            ours.qkv.weight.copy_(module.in_proj_weight)
+            ours.qkv.bias.copy_(module.in_proj_bias)
+            ours.proj.weight.copy_(module.out_proj.weight)
+            ours.proj.bias.copy_(module.out_proj.bias)
+        return ours
+
+    def to_torch(self):
+        """Copy into a ``torch.nn.MultiheadAttention(C, H, batch_first=True)`` (dropout 0).
+
+        Raises:
+            ValueError: If ``H * hs != C`` (PyTorch requires ``head_dim == C / H``).
+
+        Example:
+            >>> mha = MultiHeadAttention(num_heads=4, emb_size=64, head_size=16, max_seq_len=32)
+            >>> mha.to_torch()
+            MultiheadAttention(
+              (out_proj): NonDynamicallyQuantizableLinear(in_features=64, out_features=64, bias=True)
+            )
+        """
+        if self.num_heads * self.head_size != self.emb_size:
+            raise ValueError(
+                f"nn.MultiheadAttention needs num_heads * head_size == emb_size, got "
+                f"{self.num_heads} * {self.head_size} != {self.emb_size}"
+            )
+        weight = self.qkv.weight
+        module = nn.MultiheadAttention(
+            self.emb_size, self.num_heads, batch_first=True, device=weight.device, dtype=weight.dtype
+        )
+        with torch.no_grad():
+            module.in_proj_weight.copy_(self.qkv.weight)
+            module.in_proj_bias.copy_(self.qkv.bias)
+            module.out_proj.weight.copy_(self.proj.weight)
+            module.out_proj.bias.copy_(self.proj.bias)
+        return module.train(self.training)
+
+
+class _HeadView:
+    """Head ``h`` of a :class:`MultiHeadAttention`, computed from views of its ``qkv`` parameters.
+
+    Not an ``nn.Module``: it owns no parameters, so gradients reach ``mha.qkv`` and in-place
+    changes to ``mha.qkv`` are seen at once.
+    """
+
+    def __init__(self, mha, h):
+        self.mha = mha
+        self.index = h
+
+    def _slices(self, tensor):
+        """Rows of head ``h`` in ``tensor`` (``qkv.weight`` or ``qkv.bias``) for Q, K and V."""
+        mha = self.mha
+        return tensor.view(3, mha.num_heads, mha.head_size, -1)[:, self.index].unbind(0)  # 3 x (hs, C|1)
+
+    @property
+    def weights(self):
+        """``(W_q, W_k, W_v)``, each ``(hs, C)``, views of ``mha.qkv.weight``."""
+        return self._slices(self.mha.qkv.weight)
+
+    @property
+    def biases(self):
+        """``(b_q, b_k, b_v)``, each ``(hs,)``, views of ``mha.qkv.bias``."""
+        return tuple(b.squeeze(-1) for b in self._slices(self.mha.qkv.bias))  # 3 x (hs,)
+
+    def _attend(self, x, mask):
+        mha = self.mha
+        B, T = check_input(x, mha.emb_size, mha.max_seq_len)
+        q, k, v = (F.linear(x, w, b) for w, b in zip(self.weights, self.biases))  # (B, T, hs) each
+        allowed, keep = causal_mask(mask, B, T, mha.num_heads, x.device)  # (B|1, H|1, T, T)
+        allowed = allowed.expand(-1, mha.num_heads, -1, -1)[:, self.index]  # (B|1, T, T)
+        if keep is not None:
+            keep = keep.expand(-1, mha.num_heads, -1, -1)[:, self.index]  # (B|1, T, 1)
+        return attend(q, k, v, allowed, keep)
+
+    def forward(self, x, mask=None):
+        """Output of this head, ``(B, T, hs)``, before the output projection."""
+        return self._attend(x, mask)[0]
+
+    __call__ = forward
+
+    def get_attention_weights(self, x, mask=None):
+        """Attention weights of this head, ``(B, T, T)``."""
+        return self._attend(x, mask)[1]
+
+    def __repr__(self):
+        return f"head {self.index} of {self.mha.num_heads} (head_size={self.mha.head_size})"

@@ -1,0 +1,93 @@
+"""Heatmaps of attention weights, one per head, with labels in Russian or English."""
+
+import math
+
+import torch
+
+_LABELS = {
+    "ru": {"head": "Голова {h}", "key": "ключ", "query": "запрос", "weight": "вес внимания"},
+    "en": {"head": "Head {h}", "key": "key", "query": "query", "weight": "attention weight"},
+}
+
+
+def _as_heads(weights, batch_index):
+    """Turn the accepted inputs into one ``(H, T, T)`` float tensor on the CPU."""
+    if isinstance(weights, (list, tuple)):
+        if not weights or not all(isinstance(w, torch.Tensor) for w in weights):
+            raise TypeError("weights as a list must be a non-empty list of (B, T, T) tensors")
+        shapes = {tuple(w.shape) for w in weights}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 3:
+            raise ValueError(f"weights as a list must hold (B, T, T) tensors of one shape, got {sorted(shapes)}")
+        weights = torch.stack([w.detach().cpu() for w in weights], dim=1)  # (B, H, T, T)
+    elif not isinstance(weights, torch.Tensor):
+        raise TypeError(f"weights must be a tensor or a list of tensors, got {type(weights).__name__}")
+    if weights.dim() == 4:
+        if isinstance(batch_index, bool) or not isinstance(batch_index, int):
+            raise TypeError(f"batch_index must be an int, got {batch_index!r}")
+        if not -weights.size(0) <= batch_index < weights.size(0):
+            raise ValueError(f"batch_index={batch_index} out of range for batch size {weights.size(0)}")
+        weights = weights[batch_index]  # (H, T, T)
+    if weights.dim() != 3 or weights.size(1) != weights.size(2):
+        raise ValueError(
+            f"weights must be (H, T, T), (B, H, T, T) or a list of (B, T, T), got shape {tuple(weights.shape)}"
+        )
+    return weights.detach().cpu().float()  # (H, T, T)
+
+
+def plot_attention_heads(weights, *, tokens=None, lang="ru", title=None, batch_index=0):
+    """Plot one attention heatmap per head on a shared colour scale.
+
+    The figure is a ``matplotlib.figure.Figure`` built without pyplot: nothing is shown or kept
+    in global state. In a notebook, leave it as the last expression of a cell to display it;
+    elsewhere call ``fig.savefig(...)``.
+
+    Args:
+        weights: ``(H, T, T)``, ``(B, H, T, T)``, or a list of per-head ``(B, T, T)`` tensors
+            (as ``[head.get_attention_weights(x) for head in mha._heads]``).
+        tokens: Optional sequence of ``T`` labels for the query and key ticks. Default: ``None``.
+        lang: Label language, ``"ru"`` or ``"en"``. Default: ``"ru"``.
+        title: Optional figure title. Default: ``None``.
+        batch_index: Batch item to plot for 4-D or list input. Default: ``0``.
+
+    Returns:
+        The ``matplotlib.figure.Figure``: up to 4 heads per row, one colour bar.
+
+    Example:
+        >>> import torch
+        >>> weights = torch.softmax(torch.randn(2, 3, 3), dim=-1)
+        >>> fig = plot_attention_heads(weights, tokens=["a", "b", "c"], lang="en")
+        >>> [ax.get_title() for ax in fig.axes[:2]]
+        ['Head 0', 'Head 1']
+    """
+    if lang not in _LABELS:
+        raise ValueError(f"lang must be 'ru' or 'en', got {lang!r}")
+    labels = _LABELS[lang]
+    weights = _as_heads(weights, batch_index)  # (H, T, T)
+    H, T, _ = weights.shape
+    if tokens is not None:
+        tokens = [str(t) for t in tokens]
+        if len(tokens) != T:
+            raise ValueError(f"tokens has {len(tokens)} labels, expected T={T}")
+    from matplotlib.figure import Figure
+
+    ncols = min(H, 4)
+    nrows = math.ceil(H / ncols)
+    side = min(2.6, 9.0 / ncols)
+    fig = Figure(figsize=(side * ncols + 1.0, side * nrows + (0.4 if title else 0.0)), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    vmax = float(weights.max()) or 1.0
+    for h, ax in enumerate(axes.flat):
+        if h >= H:
+            ax.remove()
+            continue
+        image = ax.imshow(weights[h].numpy(), vmin=0.0, vmax=vmax, cmap="viridis")
+        ax.set_title(labels["head"].format(h=h))
+        ax.set_xlabel(labels["key"])
+        ax.set_ylabel(labels["query"])
+        if tokens is not None:
+            ax.set_xticks(range(T), tokens, rotation=90)
+            ax.set_yticks(range(T), tokens)
+    fig.colorbar(image, ax=axes.ravel().tolist(), label=labels["weight"])
+    if title is not None:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,106 @@
+"""The built site, read as HTML: what `mkdocs build --strict` stays green about when it breaks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from bs4 import BeautifulSoup
+
+from .helpers import (
+    COLAB, DEFAULT_LANGUAGE, DOCS, LANGUAGES, NOTEBOOKS, ROOT, language_of, mermaid_count, pages,
+    read_notebook, repo_url,
+)
+
+NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def page_html(site: Path, src: Path) -> Path:
+    """Where the page built from ``docs/<src>`` lands (directory URLs, language folders)."""
+    language = language_of(src)
+    relative = src.relative_to(DOCS)
+    name = relative.name.split(".")[0]
+    folder = relative.parent if name == "index" else relative.parent / name
+    prefix = Path() if language == DEFAULT_LANGUAGE else Path(language)
+    return site / prefix / folder / "index.html"
+
+
+def soup(path: Path) -> BeautifulSoup:
+    assert path.is_file(), f"not built: {path}"
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_notebook_page_is_rendered_not_copied(built_site, notebook):
+    html_path = page_html(built_site, notebook)
+    page = soup(html_path)
+    article = page.select_one("article")
+    assert article is not None, f"{html_path} is no material page"
+    assert '"cell_type"' not in article.text, "the notebook came out as raw JSON"
+    stored = read_notebook(notebook)
+    code_cells = [c for c in stored.cells if c.cell_type == "code"]
+    assert len(page.select(".jp-CodeCell")) == len(code_cells), "not every code cell was rendered"
+    figures = sum("image/png" in o.get("data", {}) for c in code_cells for o in c.outputs)
+    images = page.select(".jp-OutputArea-output img[src^='data:image/png']")
+    assert len(images) == figures, f"{figures} figures stored, {len(images)} shown"
+    nav_links = [unquote(a["href"]) for a in page.select(".md-nav a.md-nav__link[href]")]
+    assert any(link.endswith(f"notebooks/{notebook.name.split('.')[0]}/") or link in ("./", "")
+               for link in nav_links), "the notebook page is not in the navigation"
+
+
+@pytest.mark.parametrize("src", pages() + NOTEBOOK_FILES, ids=lambda p: str(p.relative_to(DOCS)))
+def test_table_of_contents_links_to_real_headings(built_site, src):
+    page = soup(page_html(built_site, src))
+    ids = {tag["id"] for tag in page.select("[id]")}
+    toc = page.select('nav.md-nav--secondary a.md-nav__link[href^="#"]')
+    broken = [a["href"] for a in toc if unquote(a["href"][1:]) not in ids]
+    assert not broken, f"table of contents links to missing ids: {broken}"
+    assert all(a["href"] != "#" for a in toc), "a heading got an empty id"
+
+
+@pytest.mark.parametrize("src", pages(), ids=lambda p: str(p.relative_to(DOCS)))
+def test_every_mermaid_diagram_reaches_the_page(built_site, src):
+    expected = mermaid_count(src.read_text(encoding="utf-8"))
+    assert len(soup(page_html(built_site, src)).select("pre.mermaid")) == expected
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_notebook_page_links_to_colab_and_download_in_its_language(built_site, notebook):
+    html_path = page_html(built_site, notebook)
+    page = soup(html_path)
+    colab = page.select_one("a[data-colab]")
+    assert colab is not None, "no Open in Colab link"
+    match = COLAB.fullmatch(colab["href"])
+    assert match, colab["href"]
+    owner, repo, path = match.groups()
+    assert f"https://github.com/{owner}/{repo}" == repo_url()
+    assert path == f"docs/notebooks/{notebook.name}", "Colab opens another notebook than the page shows"
+    download = page.select_one("a[data-download]")
+    assert download is not None and (html_path.parent / download["href"]).is_file(), "download link leads nowhere"
+
+
+def test_every_colab_link_names_a_file_in_the_repository(built_site):
+    texts = [(p, p.read_text(encoding="utf-8")) for p in [ROOT / "README.md", *DOCS.rglob("*.md")]]
+    texts += [(p, p.read_text(encoding="utf-8")) for p in built_site.rglob("*.html")]
+    links = [(p, m) for p, text in texts for m in COLAB.finditer(text)]
+    assert links, "no Colab link anywhere"
+    for path, match in links:
+        owner, repo, repo_path = match.groups()
+        assert f"https://github.com/{owner}/{repo}" == repo_url(), f"{path}: {match.group(0)}"
+        assert (ROOT / repo_path).is_file(), f"{path}: Colab link to a missing file {repo_path}"
+
+
+def test_each_language_searches_only_its_own_pages(built_site):
+    for language in LANGUAGES:
+        folder = built_site if language == DEFAULT_LANGUAGE else built_site / language
+        index = json.loads((folder / "search" / "search_index.json").read_text(encoding="utf-8"))
+        assert index["docs"], f"empty {language} search index"
+        assert language in index["config"]["lang"], f"no {language} stemming in the {language} index"
+        other = [lang for lang in LANGUAGES if lang != DEFAULT_LANGUAGE]
+        leaked = [d["location"] for d in index["docs"] if d["location"].split("/")[0] in other]
+        assert not leaked, f"the {language} index holds pages of another language: {leaked[:3]}"
+        for doc in index["docs"]:
+            if doc["location"].endswith("/") and doc["location"].count("/") <= 2:
+                assert (folder / doc["location"] / "index.html").is_file() or doc["location"] == "", doc["location"]
