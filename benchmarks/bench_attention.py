@@ -150,25 +150,31 @@ def peak_mib(call, params, x, backward, device):
     return peak / 2**20
 
 
-def time_shape(calls, params, x, backward, repeats, device):
-    """Median ms per call for each candidate, interleaved round-robin."""
+def time_shape(calls, params, x, backward, max_repeats, budget_s, device):
+    """Median ms per call for each candidate, interleaved round-robin.
+
+    Each sample averages ``inner`` calls (enough for ~20 ms of the SDPA module); the number of
+    repeats fits ``budget_s`` seconds, between 3 and ``max_repeats``.
+    """
+
+    def sample(name, inner):
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(inner):
+            step(calls[name], params[name], x, backward)
+        sync(device)
+        return (time.perf_counter() - start) / inner * 1e3
+
     for name in CANDIDATES:  # warm-up
         step(calls[name], params[name], x, backward)
-    sync(device)
-    start = time.perf_counter()
-    step(calls["sdpa"], params["sdpa"], x, backward)
-    sync(device)
-    inner = max(1, int(0.02 / max(time.perf_counter() - start, 1e-6)))  # >= ~20 ms per sample
-    samples = {name: [] for name in CANDIDATES}
-    for _ in range(repeats):
+    inner = max(1, int(20 / max(sample("sdpa", 1), 1e-3)))
+    samples = {name: [sample(name, inner)] for name in CANDIDATES}
+    round_s = sum(s[0] for s in samples.values()) * inner / 1e3
+    repeats = max(3, min(max_repeats, int(budget_s / round_s)))
+    for _ in range(repeats - 1):
         for name in CANDIDATES:
-            sync(device)
-            start = time.perf_counter()
-            for _ in range(inner):
-                step(calls[name], params[name], x, backward)
-            sync(device)
-            samples[name].append((time.perf_counter() - start) / inner * 1e3)
-    return {name: statistics.median(s) for name, s in samples.items()}
+            samples[name].append(sample(name, inner))
+    return {name: statistics.median(s) for name, s in samples.items()}, repeats
 
 
 def cpu_model():
@@ -182,18 +188,19 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def run(shapes, repeats, device):
+def run(shapes, max_repeats, budget_s, device):
     results = []
     for shape in shapes:
         B, T, C, H = shape
         calls, params = build(shape, device)
         x = torch.randn(B, T, C, device=device)
-        fwd = time_shape(calls, params, x, False, repeats, device)
-        fwd_bwd = time_shape(calls, params, x, True, repeats, device)
+        fwd, fwd_repeats = time_shape(calls, params, x, False, max_repeats, budget_s, device)
+        fwd_bwd, fwd_bwd_repeats = time_shape(calls, params, x, True, max_repeats, budget_s, device)
         mem = {name: peak_mib(calls[name], params[name], x, False, device) for name in CANDIDATES}
         mem_bwd = {name: peak_mib(calls[name], params[name], x, True, device) for name in CANDIDATES}
         row = {
             "shape": {"B": B, "T": T, "C": C, "H": H},
+            "repeats": {"fwd": fwd_repeats, "fwd_bwd": fwd_bwd_repeats},
             "candidates": {
                 name: {
                     "fwd_ms": fwd[name],
@@ -242,7 +249,8 @@ def markdown(results, machine):
     lines.append("")
     lines.append(
         f"torch {machine['torch']}, {machine['device_name']}, {machine['threads']} threads, "
-        f"float32, {machine['repeats']} repeats (median); MiB: peak forward tensor memory."
+        f"float32, median of 3 to {machine['repeats']} interleaved repeats; "
+        "ratio > 1: the first is slower; MiB: peak tensor memory of one forward."
     )
     return "\n".join(lines) + "\n"
 
@@ -252,13 +260,14 @@ def main():
     parser.add_argument("--quick", action="store_true", help="tiny shapes and few repeats (smoke test)")
     parser.add_argument("--out", default="docs/assets/benchmark/", help="output directory")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--repeats", type=int, default=None, help="repeats per shape (default: 3 quick, 15 full)")
+    parser.add_argument("--repeats", type=int, default=None, help="most repeats per shape (default: 3 quick, 25 full)")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
     torch.manual_seed(0)
-    repeats = args.repeats or (3 if args.quick else 15)
-    results = run(QUICK_SHAPES if args.quick else SHAPES, repeats, args.device)
+    repeats = args.repeats or (3 if args.quick else 25)
+    budget_s = 0.5 if args.quick else 25.0  # per shape and mode: a full CPU run takes ~5 minutes
+    results = run(QUICK_SHAPES if args.quick else SHAPES, repeats, budget_s, args.device)
     machine = {
         "torch": torch.__version__,
         "python": platform.python_version(),

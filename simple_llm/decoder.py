@@ -45,6 +45,7 @@ class Decoder(nn.Module):
         self.norm1 = nn.LayerNorm(emb_size)
         self.norm2 = nn.LayerNorm(emb_size)
 
+    # --8<-- [start:forward]
     def forward(self, x, mask=None):
         """Apply the block to ``x``; returns ``(B, T, C)``."""
         check_input(x, self.attention.emb_size, self.attention.max_seq_len)
@@ -53,3 +54,4 @@ class Decoder(nn.Module):
             return x + self.feed_forward(self.norm2(x))
         x = self.norm1(x + self.attention(x, mask))
         return self.norm2(x + self.feed_forward(x))
+        # --8<-- [end:forward]

@@ -31,6 +31,7 @@ class FeedForward(nn.Module):
         check_size("emb_size", emb_size)
         check_dropout(dropout)
         self.emb_size = emb_size
+        # --8<-- [start:layers]
         self.up = nn.Linear(emb_size, 4 * emb_size)
         self.activation = nn.ReLU()
         self.down = nn.Linear(4 * emb_size, emb_size)
@@ -40,3 +41,4 @@ class FeedForward(nn.Module):
         """Apply the block to every position of ``x``."""
         check_input(x, self.emb_size)
         return self.dropout(self.down(self.activation(self.up(x))))  # (B, T, C)
+        # --8<-- [end:layers]

@@ -8,6 +8,7 @@ from simple_llm._checks import check_input, check_size
 from simple_llm.masks import causal_mask
 
 
+# --8<-- [start:attend]
 def attend(q, k, v, allowed, keep):
     """Scaled dot-product attention written out, returning the weights too.
 
@@ -27,6 +28,7 @@ def attend(q, k, v, allowed, keep):
     if keep is not None:
         weights = weights.masked_fill(~keep, 0.0)
     return weights @ v, weights  # (..., T, hs), (..., T, T)
+# --8<-- [end:attend]
 
 
 class HeadAttention(nn.Module):
@@ -52,6 +54,7 @@ class HeadAttention(nn.Module):
         torch.Size([2, 5, 5])
     """
 
+    # --8<-- [start:head-methods]
     def __init__(self, emb_size, head_size, max_seq_len):
         super().__init__()
         check_size("emb_size", emb_size)
@@ -77,3 +80,4 @@ class HeadAttention(nn.Module):
     def get_attention_weights(self, x, mask=None):
         """Attention weights ``(B, T, T)``: row ``t`` holds the weights of query ``t`` over the keys."""
         return self._attend(x, mask)[1]
+    # --8<-- [end:head-methods]

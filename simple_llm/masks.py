@@ -90,6 +90,7 @@ def causal_mask(mask, batch_size, seq_len, num_heads, device):
                 f"with mask = additive_mask == 0"
             )
         mask = mask != 0
+    # --8<-- [start:combine]
     shape = tuple(mask.shape)
     if shape == (T, T):
         mask = mask.view(1, 1, T, T)  # (1, 1, T, T)
@@ -107,3 +108,4 @@ def causal_mask(mask, batch_size, seq_len, num_heads, device):
     allowed = mask & causal  # (B|1, H|1, T, T)
     keep = allowed.any(dim=-1, keepdim=True)  # (B|1, H|1, T, 1)
     return allowed | ~keep, keep
+    # --8<-- [end:combine]

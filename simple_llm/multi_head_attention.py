@@ -61,6 +61,7 @@ class MultiHeadAttention(nn.Module):
         self.proj = nn.Linear(num_heads * head_size, emb_size)
         self.dropout = nn.Dropout(dropout)
 
+    # --8<-- [start:forward]
     def forward(self, x, mask=None, return_weights=False):
         """Attend causally over ``x``; returns ``out`` or ``(out, weights)``."""
         B, T = check_input(x, self.emb_size, self.max_seq_len)
@@ -80,6 +81,7 @@ class MultiHeadAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H*hs)
         out = self.dropout(self.proj(y))  # (B, T, C)
         return (out, weights) if return_weights else out
+    # --8<-- [end:forward]
 
     def get_attention_weights(self, x, mask=None):
         """Attention weights ``(B, H, T, T)``; row ``t`` holds query ``t``'s weights over the keys."""

@@ -37,9 +37,9 @@ def _as_heads(weights, batch_index):
 def plot_attention_heads(weights, *, tokens=None, lang="ru", title=None, batch_index=0):
     """Plot one attention heatmap per head on a shared colour scale.
 
-    The figure is a ``matplotlib.figure.Figure`` built without pyplot: nothing is shown or kept
-    in global state. In a notebook, leave it as the last expression of a cell to display it;
-    elsewhere call ``fig.savefig(...)``.
+    The figure is created with pyplot and closed at once, so pyplot keeps no reference and
+    nothing is shown: in a notebook it is displayed exactly once when it is the last expression
+    of a cell (with or without ``%matplotlib inline``); elsewhere call ``fig.savefig(...)``.
 
     Args:
         weights: ``(H, T, T)``, ``(B, H, T, T)``, or a list of per-head ``(B, T, T)`` tensors
@@ -68,12 +68,13 @@ def plot_attention_heads(weights, *, tokens=None, lang="ru", title=None, batch_i
         tokens = [str(t) for t in tokens]
         if len(tokens) != T:
             raise ValueError(f"tokens has {len(tokens)} labels, expected T={T}")
-    from matplotlib.figure import Figure
+    import matplotlib.pyplot as plt
 
     ncols = min(H, 4)
     nrows = math.ceil(H / ncols)
     side = min(2.6, 9.0 / ncols)
-    fig = Figure(figsize=(side * ncols + 1.0, side * nrows + (0.4 if title else 0.0)), layout="constrained")
+    fig = plt.figure(figsize=(side * ncols + 1.0, side * nrows + (0.4 if title else 0.0)), layout="constrained")
+    plt.close(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     vmax = float(weights.max()) or 1.0
     for h, ax in enumerate(axes.flat):
@@ -87,7 +88,7 @@ def plot_attention_heads(weights, *, tokens=None, lang="ru", title=None, batch_i
         if tokens is not None:
             ax.set_xticks(range(T), tokens, rotation=90)
             ax.set_yticks(range(T), tokens)
-    fig.colorbar(image, ax=axes.ravel().tolist(), label=labels["weight"])
+    fig.colorbar(image, ax=axes.ravel()[:H].tolist(), label=labels["weight"])
     if title is not None:
         fig.suptitle(title)
     return fig

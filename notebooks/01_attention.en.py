@@ -1,0 +1,184 @@
+# %% [markdown]
+# # Attention from scratch
+#
+# The notebook of the chapter ["Attention from scratch"](../../chapters/01-attention/). We build
+# scaled dot-product attention step by step, check every shape, and at the end compare the result
+# with `simple_llm.HeadAttention`.
+#
+# Shape legend (the same as in the package): **B** batch, **T** sequence length,
+# **C** embedding size (`emb_size`), **hs** head size (`head_size`).
+
+# %%
+# Colab has no simple_llm yet: install it from the project repository (does nothing locally).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("simple_llm") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+
+# %% [markdown]
+# ## The input and three projections
+#
+# The input `x` is a batch of B sequences of T embeddings of size C. Queries, keys and values
+# are three different linear projections of **the same** `x` into a space of size hs.
+# We compute in float64 so that we can compare with the package later without rounding slack.
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+
+import simple_llm
+
+torch.set_default_dtype(torch.float64)  # exact comparisons with the package
+_ = torch.manual_seed(0)
+B, T, C, hs = 2, 5, 8, 4
+x = torch.randn(B, T, C)
+q_proj, k_proj, v_proj = nn.Linear(C, hs), nn.Linear(C, hs), nn.Linear(C, hs)
+q, k, v = q_proj(x), k_proj(x), v_proj(x)
+print("x:", tuple(x.shape))  # (B, T, C)
+print("q, k, v:", tuple(q.shape), tuple(k.shape), tuple(v.shape))  # (B, T, hs) each
+
+# %% [markdown]
+# ## Attention scores Q·Kᵀ
+#
+# The score `scores[b, i, j]` is the dot product of the query of token i and the key of token j.
+# One matrix product with the transposed keys gives all pairs at once.
+
+# %%
+kT = k.transpose(-2, -1)  # (B, hs, T)
+scores = q @ kT  # (B, T, T)
+print("scores:", tuple(scores.shape))  # (B, T, T): a row is a query, a column is a key
+by_hand = (q[0, 1] * k[0, 3]).sum()  # query 1 and key 3 of the first batch item
+torch.testing.assert_close(scores[0, 1, 3], by_hand)
+print("scores[0, 1, 3] = q[0, 1] · k[0, 3]: yes")
+
+# %% [markdown]
+# ## Why divide by √hs
+#
+# If the components of a query and a key are independent, with mean 0 and variance 1, then q·k
+# is a sum of hs such products and its variance is hs. Let us check on real tensors: the variance
+# grows with hs, and after dividing by √hs it stays near 1.
+
+# %%
+_ = torch.manual_seed(0)
+N = 4000  # (query, key) pairs per size
+print("  hs |  var of q·k | var of q·k / √hs")
+for size in (4, 16, 64, 256):
+    qs, ks = torch.randn(N, size), torch.randn(N, size)
+    dots = (qs * ks).sum(dim=-1)  # (N,)
+    print(f"{size:>4} | {dots.var().item():11.1f} | {(dots / math.sqrt(size)).var().item():16.2f}")
+
+# %% [markdown]
+# What is wrong with large scores? Their softmax is nearly one-hot: one weight near 1, the rest
+# near 0. The derivative of softmax is the Jacobian J = diag(p) − p·pᵀ, and for a nearly one-hot
+# row it is nearly zero: the gradient does not reach Q and K. Let us measure the mean largest
+# weight of a row and the norm of J for rows of T = 16 scores, without and with the scale.
+
+# %%
+def saturation(size, scale, rows=500, length=16):
+    """Mean largest weight and mean norm of the softmax Jacobian over rows of scores."""
+    qs, ks = torch.randn(rows, size), torch.randn(rows, length, size)
+    logits = (ks @ qs.unsqueeze(-1)).squeeze(-1)  # (rows, length)
+    p = (logits / math.sqrt(size) if scale else logits).softmax(dim=-1)  # (rows, length)
+    jac = torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)  # (rows, length, length)
+    return p.amax(dim=-1).mean().item(), torch.linalg.matrix_norm(jac).mean().item()
+
+_ = torch.manual_seed(0)
+sizes = [2 ** i for i in range(11)]  # hs = 1 … 1024
+raw = [saturation(s, scale=False) for s in sizes]
+scaled = [saturation(s, scale=True) for s in sizes]
+print("  hs | max weight, raw |  scaled | norm of J, raw |  scaled")
+for s, (m0, j0), (m1, j1) in zip(sizes, raw, scaled):
+    if s in (4, 16, 64, 256, 1024):
+        print(f"{s:>4} | {m0:15.3f} | {m1:7.3f} | {j0:14.3f} | {j1:7.3f}")
+
+# %% [markdown]
+# The same numbers as a plot: without the scale, the largest weight creeps towards 1 and the
+# norm of the Jacobian towards 0 as hs grows; with the division by √hs both curves stay put.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+for ax, column, name in zip(axes, (0, 1), ("Largest weight of a row", "Norm of the softmax Jacobian")):
+    ax.plot(sizes, [r[column] for r in raw], "o-", label="q·k")
+    ax.plot(sizes, [r[column] for r in scaled], "s-", label="q·k / √hs")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes[::2], [str(s) for s in sizes[::2]])
+    ax.set_xlabel("head size hs")
+    ax.set_ylabel("mean over 500 rows")
+    ax.set_title(name)
+    ax.legend()
+fig.suptitle("Without the scale, softmax saturates")
+plt.show()
+
+# %% [markdown]
+# ## Softmax over the key axis
+#
+# Each query shares out one unit of attention among the keys, so softmax runs over the last
+# axis (`dim=-1`, the keys): every row of weights sums to 1.
+
+# %%
+weights = (scores / math.sqrt(hs)).softmax(dim=-1)  # (B, T, T)
+print("weights:", tuple(weights.shape))  # (B, T, T)
+torch.testing.assert_close(weights.sum(dim=-1), torch.ones(B, T))
+print("row sums:", [round(s, 3) for s in weights[0].sum(dim=-1).tolist()])
+
+# %% [markdown]
+# A common mistake is softmax over the query axis (`dim=-2` or `dim=1`): then the columns sum
+# to 1, the rows sum to anything, and a query no longer shares out one unit of attention.
+
+# %%
+wrong = (scores / math.sqrt(hs)).softmax(dim=1)  # (B, T, T), but the columns are normalized
+print("row sums:", [round(s, 3) for s in wrong[0].sum(dim=-1).tolist()])
+print("column sums:", [round(s, 3) for s in wrong[0].sum(dim=-2).tolist()])
+
+# %% [markdown]
+# ## A weighted sum of values
+#
+# The output for token i is the sum of the values of all tokens, weighted by row i:
+# `out[b, i] = Σⱼ weights[b, i, j] · v[b, j]`. As matrices, this is `weights @ v`.
+
+# %%
+out = weights @ v  # (B, T, T) @ (B, T, hs) -> (B, T, hs)
+print("out:", tuple(out.shape))  # (B, T, hs)
+by_hand = sum(weights[0, 2, j] * v[0, j] for j in range(T))  # token 2 of the first batch item
+torch.testing.assert_close(out[0, 2], by_hand)
+print("out[0, 2] = Σⱼ weights[0, 2, j] · v[0, j]: yes")
+
+# %% [markdown]
+# ## The causal version
+#
+# In a language model a token must not see the future: query i may only use keys j ≤ i.
+# Scores above the diagonal are replaced by −∞ before softmax, and their weights become exactly 0.
+# The next chapter looks at the mask in detail.
+
+# %%
+causal = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T): True = may attend
+masked = (scores / math.sqrt(hs)).masked_fill(~causal, float("-inf"))  # (B, T, T)
+causal_weights = masked.softmax(dim=-1)  # (B, T, T)
+causal_out = causal_weights @ v  # (B, T, hs)
+print("causal_out:", tuple(causal_out.shape))  # (B, T, hs)
+print("weights above the diagonal are 0:", bool((causal_weights.triu(diagonal=1) == 0).all()))
+
+# %% [markdown]
+# ## Checking against HeadAttention
+#
+# `simple_llm.HeadAttention` is the same causal head. We copy the weights of our three
+# projections into it and compare the output and the attention weights.
+
+# %%
+head = simple_llm.HeadAttention(emb_size=C, head_size=hs, max_seq_len=T)
+head.q_proj.load_state_dict(q_proj.state_dict())
+head.k_proj.load_state_dict(k_proj.state_dict())
+head.v_proj.load_state_dict(v_proj.state_dict())
+torch.testing.assert_close(head(x), causal_out)
+torch.testing.assert_close(head.get_attention_weights(x), causal_weights)
+print("HeadAttention:", tuple(head(x).shape), "matches the hand-built version")  # (B, T, hs)
+
+# %% [markdown]
+# ## Summary
+#
+# softmax(Q·Kᵀ / √hs)·V: three projections of one input, scores (B, T, T), the 1/√hs scale
+# against softmax saturation, normalization over the key axis, a weighted sum of values
+# (B, T, hs). Next: [one attention head](../../chapters/02-one-head/) as a module: the mask,
+# causality, the map of weights.

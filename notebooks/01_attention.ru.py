@@ -1,0 +1,184 @@
+# %% [markdown]
+# # Внимание с нуля
+#
+# Блокнот к главе [«Внимание с нуля»](../../chapters/01-attention/). Соберём масштабированное
+# скалярное произведение по шагам, проверим каждую форму и в конце сверим результат с
+# `simple_llm.HeadAttention`.
+#
+# Обозначения форм (те же, что в пакете): **B** — батч, **T** — длина последовательности,
+# **C** — размер эмбеддинга (`emb_size`), **hs** — размер головы (`head_size`).
+
+# %%
+# В Colab пакета simple_llm ещё нет: установить его из репозитория проекта (локально ничего не делает).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("simple_llm") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+
+# %% [markdown]
+# ## Вход и три проекции
+#
+# Вход `x` — батч из B последовательностей по T эмбеддингов размера C. Запросы, ключи и
+# значения — три разные линейные проекции **одного и того же** `x` в пространство размера hs.
+# Считаем в float64, чтобы потом сравнивать с пакетом без допусков на округление.
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+
+import simple_llm
+
+torch.set_default_dtype(torch.float64)  # точные сравнения с пакетом
+_ = torch.manual_seed(0)
+B, T, C, hs = 2, 5, 8, 4
+x = torch.randn(B, T, C)
+q_proj, k_proj, v_proj = nn.Linear(C, hs), nn.Linear(C, hs), nn.Linear(C, hs)
+q, k, v = q_proj(x), k_proj(x), v_proj(x)
+print("x:", tuple(x.shape))  # (B, T, C)
+print("q, k, v:", tuple(q.shape), tuple(k.shape), tuple(v.shape))  # (B, T, hs) каждая
+
+# %% [markdown]
+# ## Оценки внимания Q·Kᵀ
+#
+# Оценка `scores[b, i, j]` — скалярное произведение запроса токена i и ключа токена j.
+# Все пары сразу даёт одно матричное умножение на транспонированные ключи.
+
+# %%
+kT = k.transpose(-2, -1)  # (B, hs, T)
+scores = q @ kT  # (B, T, T)
+print("scores:", tuple(scores.shape))  # (B, T, T): строка — запрос, столбец — ключ
+by_hand = (q[0, 1] * k[0, 3]).sum()  # запрос 1 и ключ 3 в первом элементе батча
+torch.testing.assert_close(scores[0, 1, 3], by_hand)
+print("scores[0, 1, 3] = q[0, 1] · k[0, 3]: да")
+
+# %% [markdown]
+# ## Зачем делить на √hs
+#
+# Если компоненты запроса и ключа независимы, со средним 0 и дисперсией 1, то q·k — сумма hs
+# таких произведений, и её дисперсия равна hs. Проверим на настоящих тензорах: дисперсия растёт
+# вместе с hs, а после деления на √hs остаётся около 1.
+
+# %%
+_ = torch.manual_seed(0)
+N = 4000  # пар (запрос, ключ) на каждый размер
+print("  hs | дисперсия q·k | дисперсия q·k / √hs")
+for size in (4, 16, 64, 256):
+    qs, ks = torch.randn(N, size), torch.randn(N, size)
+    dots = (qs * ks).sum(dim=-1)  # (N,)
+    print(f"{size:>4} | {dots.var().item():13.1f} | {(dots / math.sqrt(size)).var().item():19.2f}")
+
+# %% [markdown]
+# Чем плохи большие оценки? Softmax от них почти «one-hot»: один вес около 1, остальные около 0.
+# Производная softmax — матрица Якоби J = diag(p) − p·pᵀ, и у почти one-hot строки она почти
+# нулевая: градиент до Q и K не доходит. Посчитаем средний максимальный вес строки и норму J
+# для строк из T = 16 оценок, без масштаба и с ним.
+
+# %%
+def saturation(size, scale, rows=500, length=16):
+    """Средний максимальный вес и средняя норма якобиана softmax по строкам оценок."""
+    qs, ks = torch.randn(rows, size), torch.randn(rows, length, size)
+    logits = (ks @ qs.unsqueeze(-1)).squeeze(-1)  # (rows, length)
+    p = (logits / math.sqrt(size) if scale else logits).softmax(dim=-1)  # (rows, length)
+    jac = torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)  # (rows, length, length)
+    return p.amax(dim=-1).mean().item(), torch.linalg.matrix_norm(jac).mean().item()
+
+_ = torch.manual_seed(0)
+sizes = [2 ** i for i in range(11)]  # hs = 1 … 1024
+raw = [saturation(s, scale=False) for s in sizes]
+scaled = [saturation(s, scale=True) for s in sizes]
+print("  hs | макс. вес без | с масштабом | норма J без | с масштабом")
+for s, (m0, j0), (m1, j1) in zip(sizes, raw, scaled):
+    if s in (4, 16, 64, 256, 1024):
+        print(f"{s:>4} | {m0:13.3f} | {m1:11.3f} | {j0:11.3f} | {j1:11.3f}")
+
+# %% [markdown]
+# Те же числа на графике: без масштаба с ростом hs максимальный вес ползёт к 1, а норма
+# якобиана — к 0; с делением на √hs обе кривые стоят на месте.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+for ax, column, name in zip(axes, (0, 1), ("Максимальный вес строки", "Норма якобиана softmax")):
+    ax.plot(sizes, [r[column] for r in raw], "o-", label="q·k")
+    ax.plot(sizes, [r[column] for r in scaled], "s-", label="q·k / √hs")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes[::2], [str(s) for s in sizes[::2]])
+    ax.set_xlabel("размер головы hs")
+    ax.set_ylabel("среднее по 500 строкам")
+    ax.set_title(name)
+    ax.legend()
+fig.suptitle("Softmax без масштаба насыщается")
+plt.show()
+
+# %% [markdown]
+# ## Softmax по оси ключей
+#
+# Каждый запрос распределяет единицу внимания между ключами, поэтому softmax берётся по
+# последней оси (`dim=-1`, ключи): каждая строка весов в сумме даёт 1.
+
+# %%
+weights = (scores / math.sqrt(hs)).softmax(dim=-1)  # (B, T, T)
+print("weights:", tuple(weights.shape))  # (B, T, T)
+torch.testing.assert_close(weights.sum(dim=-1), torch.ones(B, T))
+print("суммы строк:", [round(s, 3) for s in weights[0].sum(dim=-1).tolist()])
+
+# %% [markdown]
+# Типичная ошибка — softmax по оси запросов (`dim=-2` или `dim=1`): тогда в 1 складываются
+# столбцы, а у строк суммы произвольные, и запрос «раздаёт» не единицу внимания.
+
+# %%
+wrong = (scores / math.sqrt(hs)).softmax(dim=1)  # (B, T, T), но нормированы столбцы
+print("суммы строк:", [round(s, 3) for s in wrong[0].sum(dim=-1).tolist()])
+print("суммы столбцов:", [round(s, 3) for s in wrong[0].sum(dim=-2).tolist()])
+
+# %% [markdown]
+# ## Взвешенная сумма значений
+#
+# Выход для токена i — сумма значений всех токенов с весами из строки i:
+# `out[b, i] = Σⱼ weights[b, i, j] · v[b, j]`. Матрично это `weights @ v`.
+
+# %%
+out = weights @ v  # (B, T, T) @ (B, T, hs) -> (B, T, hs)
+print("out:", tuple(out.shape))  # (B, T, hs)
+by_hand = sum(weights[0, 2, j] * v[0, j] for j in range(T))  # токен 2, первый элемент батча
+torch.testing.assert_close(out[0, 2], by_hand)
+print("out[0, 2] = Σⱼ weights[0, 2, j] · v[0, j]: да")
+
+# %% [markdown]
+# ## Каузальная версия
+#
+# В языковой модели токен не должен видеть будущее: запросу i доступны только ключи j ≤ i.
+# Оценки над диагональю заменяем на −∞ до softmax, и их веса становятся ровно 0.
+# Подробно маска разобрана в следующей главе.
+
+# %%
+causal = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T): True — можно смотреть
+masked = (scores / math.sqrt(hs)).masked_fill(~causal, float("-inf"))  # (B, T, T)
+causal_weights = masked.softmax(dim=-1)  # (B, T, T)
+causal_out = causal_weights @ v  # (B, T, hs)
+print("causal_out:", tuple(causal_out.shape))  # (B, T, hs)
+print("веса над диагональю равны 0:", bool((causal_weights.triu(diagonal=1) == 0).all()))
+
+# %% [markdown]
+# ## Сверка с HeadAttention
+#
+# `simple_llm.HeadAttention` — та же каузальная голова. Скопируем в неё веса наших трёх
+# проекций и сравним выход и веса внимания.
+
+# %%
+head = simple_llm.HeadAttention(emb_size=C, head_size=hs, max_seq_len=T)
+head.q_proj.load_state_dict(q_proj.state_dict())
+head.k_proj.load_state_dict(k_proj.state_dict())
+head.v_proj.load_state_dict(v_proj.state_dict())
+torch.testing.assert_close(head(x), causal_out)
+torch.testing.assert_close(head.get_attention_weights(x), causal_weights)
+print("HeadAttention:", tuple(head(x).shape), "— совпадает с ручной версией")  # (B, T, hs)
+
+# %% [markdown]
+# ## Итог
+#
+# softmax(Q·Kᵀ / √hs)·V: три проекции одного входа, оценки (B, T, T), масштаб 1/√hs против
+# насыщения softmax, нормировка по оси ключей, взвешенная сумма значений (B, T, hs).
+# Дальше — [одна голова внимания](../../chapters/02-one-head/) как модуль: маска, каузальность,
+# карта весов.

@@ -1,0 +1,221 @@
+# %% [markdown]
+# # Маски внимания
+#
+# Блокнот к главе [«Маски внимания»](../../chapters/04-masks/). Каузальная маска в
+# `MultiHeadAttention` включена всегда; поверх неё можно передать свою маску `mask=…`: паддинг,
+# локальное окно, любой другой узор. Здесь мы проверяем, как пакет их объединяет, какие формы
+# принимает, как перевести маску в соглашения PyTorch и почему полностью закрытая строка не
+# даёт NaN.
+#
+# Обозначения форм: **B** — батч, **T** — длина последовательности, **C** — размер эмбеддинга
+# (`emb_size`), **H** — число голов (`num_heads`), **hs** — размер головы (`head_size`).
+# В пакете `True` (или 1) в маске значит «можно смотреть».
+
+# %%
+# В Colab пакета simple_llm ещё нет: установить его из репозитория проекта (локально ничего не делает).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("simple_llm") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+
+# %% [markdown]
+# ## Модуль и каузальная маска
+#
+# Маленький модуль: H = 2 головы, C = 8, hs = 4, батч из двух последовательностей длины 5.
+# `dropout=0.0` и `eval()` — чтобы выходы можно было сравнивать точно. Без аргумента `mask`
+# действует одна каузальная маска: все веса над диагональю равны нулю.
+
+# %%
+import math
+
+import torch
+import torch.nn.functional as F
+
+import simple_llm
+
+
+def show(mask, label="запрос"):
+    """Печатает булеву маску по строкам: 1 — можно смотреть."""
+    for t, row in enumerate(mask.int().tolist()):
+        print(f"{label} {t}:", *row)
+
+
+torch.set_default_dtype(torch.float64)  # точные сравнения
+_ = torch.manual_seed(0)
+B, T, C, H, hs = 2, 5, 8, 2, 4
+mha = simple_llm.MultiHeadAttention(num_heads=H, emb_size=C, head_size=hs, max_seq_len=T, dropout=0.0).eval()
+x = torch.randn(B, T, C)  # (B, T, C)
+causal = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T): True = можно смотреть
+w = mha.get_attention_weights(x)  # (B, H, T, T)
+assert (w[..., ~causal] == 0).all()  # будущее — ровно 0
+show(causal)
+print(tuple(w.shape))  # (B, H, T, T)
+
+# %% [markdown]
+# ## Маска паддинга
+#
+# В батче последовательности разной длины; короткие дополнены в конце токенами-заглушками.
+# `simple_llm.padding_mask(lengths)` даёт маску (B, T): `True` — настоящий токен. Пакет
+# умножает её (логическое «и») на каузальную, и заглушки не получают ни капли внимания.
+
+# %%
+pad = simple_llm.padding_mask([5, 3])  # (B, T): длины 5 и 3
+show(pad, "последовательность")
+allowed = pad[:, None, :] & causal  # (B, T, T): что на самом деле разрешено
+w = mha.get_attention_weights(x, mask=pad)  # (B, H, T, T)
+assert (w.masked_select(~allowed[:, None]) == 0).all()  # закрытый ключ — ровно 0
+print("вес > 0 во второй последовательности, голова 0:")
+show(w[1, 0] > 0)  # (T, T): ключи 3 и 4 — заглушки
+
+# %% [markdown]
+# ## Своя маска: локальное окно
+#
+# Любой узор (T, T) — тоже маска. Локальное окно ширины 2: запрос t видит ключи t − 1 и t.
+# Верхнюю половину можно не закрывать: каузальная маска всё равно добавится. Рядом выведем,
+# что получилось в итоге: `local & causal`.
+
+# %%
+window = 2
+i = torch.arange(T)
+local = (i[:, None] - i[None, :]).abs() < window  # (T, T): полоса вокруг диагонали
+w = mha.get_attention_weights(x, mask=local)  # (B, H, T, T)
+assert torch.equal(w[0, 0] > 0, local & causal)
+print("маска local:")
+show(local)
+print("вес > 0 (local & causal):")
+show(w[0, 0] > 0)
+
+# %% [markdown]
+# ## Сверка с ручным расчётом
+#
+# Повторим то, что делает пакет: проекции Q, K, V из `mha.qkv`, оценки Q·Kᵀ / √hs, объединение
+# маски пользователя с каузальной, −∞ на закрытых местах, softmax по ключам, сборка голов и
+# выходная проекция. Функции `heads` и `merge` пригодятся и дальше.
+
+# %%
+def heads(x):
+    qkv = mha.qkv(x).view(x.size(0), x.size(1), 3, H, hs)  # (B, T, 3, H, hs)
+    return qkv.permute(2, 0, 3, 1, 4)  # (3, B, H, T, hs): q, k, v
+
+def merge(y):
+    return mha.proj(y.transpose(1, 2).reshape(y.size(0), y.size(2), H * hs))  # (B, T, C)
+
+q, k, v = heads(x)  # (B, H, T, hs) каждый
+scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, H, T, T)
+weights = scores.masked_fill(~(local & causal), float("-inf")).softmax(dim=-1)  # (B, H, T, T)
+torch.testing.assert_close(mha.get_attention_weights(x, mask=local), weights)
+torch.testing.assert_close(mha(x, mask=local), merge(weights @ v))
+print("веса", tuple(weights.shape), "и выход", tuple(merge(weights @ v).shape), "совпадают с пакетом")
+
+# %% [markdown]
+# ## Какие формы принимает маска
+#
+# Одна и та же маска паддинга в разных формах даёт один и тот же выход: (B, T), (B, 1, T),
+# (B, T, T) и (B, H, T, T). Форма (T, T) — общий узор для всего батча, как `local` выше.
+
+# %%
+forms = {
+    "(B, T)": pad,
+    "(B, 1, T)": pad[:, None, :],  # (B, 1, T)
+    "(B, T, T)": pad[:, None, :].expand(B, T, T),  # (B, T, T)
+    "(B, H, T, T)": pad[:, None, None, :].expand(B, H, T, T),  # (B, H, T, T)
+}
+reference = mha(x, mask=pad)  # (B, T, C)
+for name, m in forms.items():
+    torch.testing.assert_close(mha(x, mask=m), reference)
+    print(f"{name:13} {tuple(m.shape)} -> тот же выход")
+
+# %% [markdown]
+# Ловушка: когда B == T, двумерная маска неоднозначна. Пакет проверяет форму (T, T) первой,
+# поэтому такая маска читается как узор «запрос × ключ», а не как паддинг. Маску паддинга в
+# этом случае передавайте в форме (B, 1, T).
+
+# %%
+x3 = torch.randn(3, 3, C)  # (B, T, C) с B == T == 3
+pad3 = simple_llm.padding_mask([3, 1, 2])  # (B, T) == (3, 3)
+as_pattern = mha(x3, mask=pad3)  # прочитана как (T, T)
+as_padding = mha(x3, mask=pad3[:, None, :])  # (B, 1, T): настоящий паддинг
+torch.testing.assert_close(as_pattern, mha(x3, mask=pad3.expand(3, 3, 3)))  # (B, T, T): строки — запросы
+print("(3, 3) прочитана как паддинг:", torch.allclose(as_pattern, as_padding))
+
+# %% [markdown]
+# ## Три соглашения о полярности
+#
+# | Где | Что значит `True` | Дробная маска |
+# | --- | --- | --- |
+# | `simple_llm` | можно смотреть | не принимается (только 0/1) |
+# | `nn.MultiheadAttention` (`attn_mask`, `key_padding_mask`) | закрыто | прибавляется к оценкам |
+# | `F.scaled_dot_product_attention` (`attn_mask`) | можно смотреть | прибавляется к оценкам |
+#
+# Сначала `nn.MultiheadAttention`: копируем в него веса (`mha.to_torch()`) и инвертируем маски
+# оператором `~`. Каузальную маску PyTorch сам не добавит — передаём её явно.
+#
+# Затем `F.scaled_dot_product_attention`. Булева маска — в нашей полярности, её можно передать
+# как есть. Дробная маска прибавляется к оценкам: 0 там, где можно смотреть, −∞ там, где нельзя.
+
+# %%
+torch_mha = mha.to_torch().eval()  # те же веса в nn.MultiheadAttention(C, H, batch_first=True)
+out_torch, _ = torch_mha(x, x, x, attn_mask=~causal, key_padding_mask=~pad, need_weights=False)
+torch.testing.assert_close(out_torch, mha(x, mask=pad))
+print("nn.MultiheadAttention: True = закрыто, выход", tuple(out_torch.shape), "совпадает")  # (B, T, C)
+
+bool_mask = allowed[:, None]  # (B, 1, T, T): True = можно смотреть
+additive = torch.zeros(B, 1, T, T).masked_fill(~bool_mask, float("-inf"))  # (B, 1, T, T)
+q, k, v = heads(x)  # (B, H, T, hs) каждый
+out_bool = merge(F.scaled_dot_product_attention(q, k, v, attn_mask=bool_mask))  # (B, T, C)
+out_add = merge(F.scaled_dot_product_attention(q, k, v, attn_mask=additive))  # (B, T, C)
+torch.testing.assert_close(out_bool, mha(x, mask=pad))
+torch.testing.assert_close(out_add, mha(x, mask=pad))
+print("SDPA, булева и аддитивная маски: выход", tuple(out_add.shape), "совпадает")  # (B, T, C)
+
+# %% [markdown]
+# ## Аддитивная маска: понятная ошибка
+#
+# Аддитивную маску (0 и −∞) легко по привычке передать в `simple_llm`. Пакет её не угадывает,
+# а останавливается с сообщением, в котором есть найденное значение и способ перевода.
+
+# %%
+try:
+    mha(x, mask=additive[:, 0])  # (B, T, T) из 0 и −∞
+except ValueError as error:
+    print("ValueError:", error)
+converted = additive[:, 0] == 0  # (B, T, T): True = можно смотреть
+torch.testing.assert_close(mha(x, mask=converted), mha(x, mask=pad))
+print("после additive == 0 выход совпадает")
+
+# %% [markdown]
+# ## Полностью закрытая строка
+#
+# Если строке запроса не разрешён ни один ключ, все её оценки равны −∞. Наивный softmax
+# считает exp(−∞) / Σ exp(−∞) = 0 / 0 — и получается NaN, который затем расползается по сети
+# и по градиентам.
+#
+# Такая строка появляется сама, стоит дополнить последовательность **слева**: у второй
+# последовательности первые два токена — заглушки, и запросы 0 и 1 видят (по каузальной маске)
+# только их. `simple_llm` отдаёт для таких строк нулевые веса, нулевой выход голов (до выходной
+# проекции) и конечные градиенты.
+
+# %%
+row = torch.full((T,), float("-inf"))  # (T,): ни одного открытого ключа
+naive = row.softmax(dim=-1)  # (T,)
+print("NaN в наивном softmax:", torch.isnan(naive).any().item())
+
+left = simple_llm.padding_mask([5, 3]).flip(-1)  # (B, T): заглушки слева
+show(left, "последовательность")
+x_grad = x.clone().requires_grad_(True)  # (B, T, C)
+w = mha.get_attention_weights(x_grad, mask=left)  # (B, H, T, T)
+print("суммы строк, вторая последовательность:", w[1, 0].sum(dim=-1).round().int().tolist())
+assert (w[1, :, :2] == 0).all()  # закрытые строки — нули, не NaN
+assert (w.masked_select(~(left[:, None, None, :] & causal)) == 0).all()  # закрытый ключ — ровно 0
+assert (mha.head(1)(x, mask=left)[1, :2] == 0).all()  # выход головы до проекции — нули
+mha(x_grad, mask=left).pow(2).sum().backward()
+assert torch.isfinite(x_grad.grad).all()
+assert all(torch.isfinite(p.grad).all() for p in mha.parameters())
+print("градиенты конечны:", tuple(x_grad.grad.shape))  # (B, T, C)
+
+# %% [markdown]
+# ## Итог
+#
+# Маска пользователя объединяется с каузальной логическим «и»; полярность пакета — `True` =
+# можно смотреть, как в булевой маске `F.scaled_dot_product_attention` и наоборот по сравнению
+# с `nn.MultiheadAttention`. Закрытый ключ получает ровно 0, закрытая строка — нули без NaN.
+# Дальше — [что видят обученные головы](../../chapters/05-seeing-heads/).

@@ -1,0 +1,243 @@
+# %% [markdown]
+# # Interview questions: the notebook
+#
+# Each section answers one question of [the chapter](../../chapters/08-interview/) with running code: the answer is not retold, it is checked by an `assert`. Section numbers match the question numbers on the page.
+#
+# Shape legend: B batch, T sequence length, C embedding size (`emb_size`), H number of heads (`num_heads`), hs head size (`head_size`).
+
+# %%
+# Colab has no simple_llm yet: install it from the project repository (does nothing locally).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("simple_llm") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+
+# %% [markdown]
+# One module for the whole notebook: C = 16, H = 4, hs = 4, so H·hs = C. We compute in float64 so that comparisons are tight, and switch dropout off.
+
+# %%
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from simple_llm import Decoder, FeedForward, MultiHeadAttention, padding_mask
+
+torch.set_default_dtype(torch.float64)
+_ = torch.manual_seed(0)
+B, T, C, H, hs = 2, 5, 16, 4, 4
+mha = MultiHeadAttention(num_heads=H, emb_size=C, head_size=hs, max_seq_len=8, dropout=0.0)
+x = torch.randn(B, T, C)
+print(tuple(x.shape))  # (B, T, C)
+
+# %% [markdown]
+# ## 1. Shapes at every step
+#
+# Project first, then split into heads. One matrix `qkv` gives Q, K and V of all heads at once; `view` and `permute` compute nothing, they only rearrange the axes.
+
+# %%
+qkv = mha.qkv(x)
+print("qkv:", tuple(qkv.shape))  # (B, T, 3·H·hs)
+q, k, v = qkv.view(B, T, 3, H, hs).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, hs)
+print("q, k, v:", tuple(q.shape))  # (B, H, T, hs)
+
+# %% [markdown]
+# Then attention in every head, the heads concatenated, and the output projection. The result equals the package's module.
+
+# %%
+causal = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T)
+scores = q @ k.transpose(-2, -1) / hs**0.5  # (B, H, T, T)
+weights = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)  # (B, H, T, T)
+heads = weights @ v  # (B, H, T, hs)
+concat = heads.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H·hs)
+out = mha.proj(concat)  # (B, T, C)
+for name, tensor in [("scores", scores), ("heads", heads), ("concat", concat), ("out", out)]:
+    print(f"{name}: {tuple(tensor.shape)}")
+torch.testing.assert_close(out, mha(x))
+print("by hand == MultiHeadAttention: yes")
+
+# %% [markdown]
+# ## 2. How many parameters
+#
+# The Q, K, V projections and the output projection are four C×C matrices and four bias vectors of length C: 4·C² + 4·C. `nn.MultiheadAttention` has as many.
+
+# %%
+n_qkv = mha.qkv.weight.numel() + mha.qkv.bias.numel()
+n_proj = mha.proj.weight.numel() + mha.proj.bias.numel()
+n_ours = sum(p.numel() for p in mha.parameters())
+n_torch = sum(p.numel() for p in torch.nn.MultiheadAttention(C, H).parameters())
+print(f"qkv: {n_qkv} (3·C² + 3·C), proj: {n_proj} (C² + C)")
+print(f"total: {n_ours}, 4·C² + 4·C = {4 * C * C + 4 * C}, nn.MultiheadAttention: {n_torch}")
+assert n_ours == 4 * C * C + 4 * C == n_torch
+
+# %% [markdown]
+# ## 3. When emb_size is not divisible by num_heads
+#
+# `head_size` is the size of one head's Q, K and V, a parameter of its own, not necessarily C / H. simple_llm allows H·hs ≠ C on purpose: `qkv` projects C → 3·H·hs and `proj` maps H·hs → C back. Example: C = 10, H = 3, hs = 4.
+
+# %%
+odd = MultiHeadAttention(num_heads=3, emb_size=10, head_size=4, max_seq_len=8, dropout=0.0)
+x10 = torch.randn(B, T, 10)  # (B, T, C)
+print("qkv.weight:", tuple(odd.qkv.weight.shape), " proj.weight:", tuple(odd.proj.weight.shape))
+print("weights:", tuple(odd.get_attention_weights(x10).shape))  # (B, H, T, T)
+print("output:", tuple(odd(x10).shape))  # (B, T, C)
+n_odd = sum(p.numel() for p in odd.parameters())
+assert n_odd == 10 * 36 + 36 + 12 * 10 + 10  # C·3·H·hs + 3·H·hs + H·hs·C + C
+print("parameters:", n_odd)
+
+# %% [markdown]
+# In `nn.MultiheadAttention` the head size is always embed_dim / num_heads, so `to_torch()` cannot export this module, and says which numbers are wrong:
+
+# %%
+try:
+    odd.to_torch()
+except ValueError as error:
+    print("ValueError:", error)
+
+# %% [markdown]
+# ## 4. Why the output projection
+#
+# After the concatenation every channel belongs to one head. The output projection W_o (C × H·hs) mixes the heads: its output is a sum of the heads' contributions, each through its own block of columns of W_o. It also maps the size H·hs back to C.
+
+# %%
+W_o = mha.proj.weight  # (C, H·hs)
+parts = [mha.head(h)(x) @ W_o[:, h * hs:(h + 1) * hs].T for h in range(H)]  # H x (B, T, C)
+torch.testing.assert_close(sum(parts) + mha.proj.bias, mha(x))
+print("output = Σ_h head_h · W_o[:, block h]ᵀ + b: yes")
+print("without the projection, channels 0..hs-1 are head 0:", torch.equal(concat[..., :hs], heads[:, 0]))
+
+# %% [markdown]
+# ## 5. Why softmax over the key axis
+#
+# Row t of the weights is query t's distribution of attention over the keys: it sums to 1 over the keys (the last axis). A softmax over the query axis would normalize the columns, and the rows would no longer be distributions.
+
+# %%
+w = mha.get_attention_weights(x)  # (B, H, T, T)
+torch.testing.assert_close(w, weights)
+torch.testing.assert_close(w.sum(-1), torch.ones(B, H, T))
+print("over keys, row sums:   ", [round(s, 3) for s in w[0, 0].sum(-1).tolist()])
+wrong = scores.masked_fill(~causal, float("-inf")).softmax(dim=-2)  # (B, H, T, T)
+print("over queries, row sums:", [round(s, 3) for s in wrong[0, 0].sum(-1).tolist()])
+
+# %% [markdown]
+# ## 6. Why divide by √hs
+#
+# If the components of q and k are independent with mean 0 and variance 1, then q·k is a sum of hs terms and its variance is about hs. Without the division, a softmax over 16 keys gives almost all the weight to one key; after dividing by √hs the variance is about 1 for any hs.
+
+# %%
+g = torch.Generator().manual_seed(0)
+for d in (4, 16, 64, 256):
+    q_ = torch.randn(1000, 1, d, generator=g)  # (N, 1, hs)
+    k_ = torch.randn(1000, 16, d, generator=g)  # (N, 16, hs)
+    dots = (q_ * k_).sum(-1)  # (N, 16)
+    scaled = dots / d**0.5
+    top, top_scaled = dots.softmax(-1).amax(-1).mean(), scaled.softmax(-1).amax(-1).mean()
+    print(f"hs={d:3d}: variance {dots.var():5.1f} -> {scaled.var():.2f}, largest weight {top:.2f} -> {top_scaled:.2f}")
+    assert abs(scaled.var() - 1) < 0.1
+
+# %% [markdown]
+# ## 7. Computational cost
+#
+# Attention costs O(T²·C), the projections O(T·C²). We count FLOPs with PyTorch's counter (`FlopCounterMode`), separately for the projections and for attention. Projections: 2·T·C·3C + 2·T·C·C = 8·T·C². Scores and the weighted sum: 2·T²·C + 2·T²·C = 4·T²·C. The scale and the mask are elementwise operations, which the counter does not count.
+
+# %%
+def count_flops(T, C, H):
+    """FLOPs of the projections and of attention for one sequence of length T."""
+    m, hs = MultiHeadAttention(H, C, C // H, max_seq_len=T, dropout=0.0), C // H
+    x = torch.randn(1, T, C)  # (B, T, C)
+    with torch.no_grad(), FlopCounterMode(display=False) as qkv_count:
+        q, k, v = m.qkv(x).view(1, T, 3, H, hs).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, hs)
+    with torch.no_grad(), FlopCounterMode(display=False) as attention_count:
+        y = (q @ k.transpose(-2, -1)).softmax(dim=-1) @ v  # (B, H, T, hs)
+    with torch.no_grad(), FlopCounterMode(display=False) as proj_count:
+        m.proj(y.transpose(1, 2).reshape(1, T, C))  # (B, T, C)
+    return qkv_count.get_total_flops() + proj_count.get_total_flops(), attention_count.get_total_flops()
+
+# %% [markdown]
+# Double T, then C, and see by how much each term grows.
+
+# %%
+base, longer, wider = count_flops(64, 32, 4), count_flops(128, 32, 4), count_flops(64, 64, 4)
+assert base == (8 * 64 * 32**2, 4 * 64**2 * 32)
+print(f"T=64, C=32: projections {base[0]}, attention {base[1]}")
+print(f"T x2: projections x{longer[0] / base[0]}, attention x{longer[1] / base[1]}")
+print(f"C x2: projections x{wider[0] / base[0]}, attention x{wider[1] / base[1]}")
+
+# %% [markdown]
+# ## 8. Do more heads add FLOPs
+#
+# With the same C and hs = C / H, heads only cut C into parts: the projections stay the same (C → 3C and C → C), and H score matrices T×T of hs columns each are the same T²·C multiplications. Only the memory for the weights grows: H·T² numbers.
+
+# %%
+for n_heads in (1, 4, 8):
+    proj_flops, attention_flops = count_flops(64, 64, n_heads)
+    print(f"H={n_heads}: projections {proj_flops}, attention {attention_flops}")
+assert count_flops(64, 64, 1) == count_flops(64, 64, 4) == count_flops(64, 64, 8)
+
+# %% [markdown]
+# ## 9. Leaking the future
+#
+# The causal mask forbids query t to look at keys after t. We check it by behaviour: change the last token, and the outputs of all earlier positions must not move.
+
+# %%
+x_changed = x.clone()
+x_changed[:, -1] = torch.randn(B, C)  # (B, C): a new last token
+before, after = mha(x), mha(x_changed)
+torch.testing.assert_close(after[:, :-1], before[:, :-1])  # positions 0..T-2 did not move
+moved = not torch.allclose(after[:, -1], before[:, -1])
+assert moved
+print("positions 0..T-2 unchanged: yes; position T-1 changed:", moved)
+
+# %% [markdown]
+# ## 10. Padding mask and causal mask
+#
+# The causal mask (T, T) is one for all: query t sees keys 0..t. The padding mask (B, T) is per example: it hides the filler keys at the end of a shorter sequence. In simple_llm `True` means "may attend", and the causal mask is always applied.
+
+# %%
+pad = padding_mask([5, 3], max_len=T)  # (B, T)
+print("padding mask (B, T):", pad.long(), sep="\n")
+print("causal mask (T, T):", causal.long(), sep="\n")
+w_pad = mha.get_attention_weights(x, mask=pad)  # (B, H, T, T)
+assert (w_pad[1, :, :, 3:] == 0).all()  # keys 3 and 4 of the second example are padding
+print("weight > 0, example 1, head 0:", (w_pad[1, 0] > 0).long(), sep="\n")
+
+# %% [markdown]
+# ## 11. What dropout does in eval mode
+#
+# In training, dropout zeroes a share p of the outputs and divides the rest by 1 − p. After `eval()` it is the identity.
+
+# %%
+noisy = MultiHeadAttention(H, C, hs, max_seq_len=8, dropout=0.5)
+noisy.load_state_dict(mha.state_dict())
+noisy.train()
+print("train: two calls equal?", torch.equal(noisy(x), noisy(x)))
+noisy.eval()
+torch.testing.assert_close(noisy(x), mha(x))
+print("eval: output the same as without dropout: yes")
+
+# %% [markdown]
+# ## 12. Post-LN or pre-LN
+#
+# Post-LN (the original Transformer, `Decoder`'s default): x = LN(x + f(x)). Pre-LN (GPT-2 and most modern models, `norm_first=True`): x = x + f(LN(x)).
+
+# %%
+post = Decoder(H, C, hs, max_seq_len=8, dropout=0.0)
+pre = Decoder(H, C, hs, max_seq_len=8, dropout=0.0, norm_first=True)
+pre.load_state_dict(post.state_dict())
+h = post.norm1(x + post.attention(x))  # (B, T, C)
+torch.testing.assert_close(post.norm2(h + post.feed_forward(h)), post(x))
+h = x + pre.attention(pre.norm1(x))  # (B, T, C)
+torch.testing.assert_close(h + pre.feed_forward(pre.norm2(h)), pre(x))
+print("post-LN: LN(x + f(x)), pre-LN: x + f(LN(x)): both formulas equal Decoder")
+print("largest |mean over C| of the output: post-LN", round(post(x).mean(-1).abs().max().item(), 3),
+      "pre-LN", round(pre(x).mean(-1).abs().max().item(), 3))
+
+# %% [markdown]
+# ## 13. Why an activation in the feed-forward network
+#
+# Two linear layers in a row without a nonlinearity are one linear layer: W₂(W₁x + b₁) + b₂ = (W₂W₁)x + (W₂b₁ + b₂). A ReLU between them breaks this.
+
+# %%
+ff = FeedForward(C, dropout=0.0)
+W = ff.down.weight @ ff.up.weight  # (C, C)
+b = ff.down.weight @ ff.up.bias + ff.down.bias  # (C,)
+one_layer = x @ W.T + b  # (B, T, C)
+torch.testing.assert_close(ff.down(ff.up(x)), one_layer)
+print("without ReLU: two layers == one C×C layer: yes")
+print("with ReLU: FeedForward == one layer?", torch.allclose(ff(x), one_layer))

@@ -1,0 +1,243 @@
+# %% [markdown]
+# # Вопросы с собеседования: блокнот
+#
+# Каждый раздел отвечает на один вопрос [главы](../../chapters/08-interview/) работающим кодом: ответ не пересказан, а проверен `assert`-ом. Номера разделов совпадают с номерами вопросов на странице.
+#
+# Легенда форм: B — батч, T — длина последовательности, C — размер эмбеддинга (`emb_size`), H — число голов (`num_heads`), hs — размер головы (`head_size`).
+
+# %%
+# В Colab пакета simple_llm ещё нет: установить его из репозитория проекта (локально ничего не делает).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("simple_llm") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+
+# %% [markdown]
+# Один модуль на весь блокнот: C = 16, H = 4, hs = 4, так что H·hs = C. Считаем во float64, чтобы сравнения были точными, и выключаем dropout.
+
+# %%
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from simple_llm import Decoder, FeedForward, MultiHeadAttention, padding_mask
+
+torch.set_default_dtype(torch.float64)
+_ = torch.manual_seed(0)
+B, T, C, H, hs = 2, 5, 16, 4, 4
+mha = MultiHeadAttention(num_heads=H, emb_size=C, head_size=hs, max_seq_len=8, dropout=0.0)
+x = torch.randn(B, T, C)
+print(tuple(x.shape))  # (B, T, C)
+
+# %% [markdown]
+# ## 1. Формы на каждом шаге
+#
+# Сначала проекции, потом деление на головы. Одна матрица `qkv` даёт Q, K и V всех голов сразу; `view` и `permute` ничего не считают, только переставляют оси.
+
+# %%
+qkv = mha.qkv(x)
+print("qkv:", tuple(qkv.shape))  # (B, T, 3·H·hs)
+q, k, v = qkv.view(B, T, 3, H, hs).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, hs)
+print("q, k, v:", tuple(q.shape))  # (B, H, T, hs)
+
+# %% [markdown]
+# Затем внимание в каждой голове, склейка голов и выходная проекция. Итог совпадает с модулем пакета.
+
+# %%
+causal = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T)
+scores = q @ k.transpose(-2, -1) / hs**0.5  # (B, H, T, T)
+weights = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)  # (B, H, T, T)
+heads = weights @ v  # (B, H, T, hs)
+concat = heads.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H·hs)
+out = mha.proj(concat)  # (B, T, C)
+for name, tensor in [("scores", scores), ("heads", heads), ("concat", concat), ("out", out)]:
+    print(f"{name}: {tuple(tensor.shape)}")
+torch.testing.assert_close(out, mha(x))
+print("вручную == MultiHeadAttention: да")
+
+# %% [markdown]
+# ## 2. Сколько параметров
+#
+# Проекции Q, K, V и выходная проекция — четыре матрицы C×C и четыре вектора смещений длины C: 4·C² + 4·C. У `nn.MultiheadAttention` столько же.
+
+# %%
+n_qkv = mha.qkv.weight.numel() + mha.qkv.bias.numel()
+n_proj = mha.proj.weight.numel() + mha.proj.bias.numel()
+n_ours = sum(p.numel() for p in mha.parameters())
+n_torch = sum(p.numel() for p in torch.nn.MultiheadAttention(C, H).parameters())
+print(f"qkv: {n_qkv} (3·C² + 3·C), proj: {n_proj} (C² + C)")
+print(f"всего: {n_ours}, 4·C² + 4·C = {4 * C * C + 4 * C}, nn.MultiheadAttention: {n_torch}")
+assert n_ours == 4 * C * C + 4 * C == n_torch
+
+# %% [markdown]
+# ## 3. Если emb_size не делится на num_heads
+#
+# `head_size` — размер Q, K и V одной головы, отдельный параметр, а не обязательно C / H. simple_llm нарочно допускает H·hs ≠ C: `qkv` проецирует C → 3·H·hs, а `proj` возвращает H·hs → C. Пример: C = 10, H = 3, hs = 4.
+
+# %%
+odd = MultiHeadAttention(num_heads=3, emb_size=10, head_size=4, max_seq_len=8, dropout=0.0)
+x10 = torch.randn(B, T, 10)  # (B, T, C)
+print("qkv.weight:", tuple(odd.qkv.weight.shape), " proj.weight:", tuple(odd.proj.weight.shape))
+print("веса:", tuple(odd.get_attention_weights(x10).shape))  # (B, H, T, T)
+print("выход:", tuple(odd(x10).shape))  # (B, T, C)
+n_odd = sum(p.numel() for p in odd.parameters())
+assert n_odd == 10 * 36 + 36 + 12 * 10 + 10  # C·3·H·hs + 3·H·hs + H·hs·C + C
+print("параметров:", n_odd)
+
+# %% [markdown]
+# В `nn.MultiheadAttention` размер головы всегда embed_dim / num_heads, поэтому `to_torch()` такой модуль не переносит и называет числа:
+
+# %%
+try:
+    odd.to_torch()
+except ValueError as error:
+    print("ValueError:", error)
+
+# %% [markdown]
+# ## 4. Зачем выходная проекция
+#
+# После склейки каждый канал принадлежит одной голове. Выходная проекция W_o (C × H·hs) смешивает головы: её выход — сумма вкладов голов, каждая через свой блок столбцов W_o. Она же возвращает размер H·hs → C.
+
+# %%
+W_o = mha.proj.weight  # (C, H·hs)
+parts = [mha.head(h)(x) @ W_o[:, h * hs:(h + 1) * hs].T for h in range(H)]  # H x (B, T, C)
+torch.testing.assert_close(sum(parts) + mha.proj.bias, mha(x))
+print("выход = Σ_h голова_h · W_o[:, блок h]ᵀ + b: да")
+print("без проекции каналы 0..hs-1 — это голова 0:", torch.equal(concat[..., :hs], heads[:, 0]))
+
+# %% [markdown]
+# ## 5. Почему softmax по оси ключей
+#
+# Строка t весов — распределение внимания запроса t по ключам: сумма по ключам (последняя ось) равна 1. Softmax по оси запросов нормировал бы столбцы, и строки перестали бы быть распределениями.
+
+# %%
+w = mha.get_attention_weights(x)  # (B, H, T, T)
+torch.testing.assert_close(w, weights)
+torch.testing.assert_close(w.sum(-1), torch.ones(B, H, T))
+print("по ключам, суммы строк:  ", [round(s, 3) for s in w[0, 0].sum(-1).tolist()])
+wrong = scores.masked_fill(~causal, float("-inf")).softmax(dim=-2)  # (B, H, T, T)
+print("по запросам, суммы строк:", [round(s, 3) for s in wrong[0, 0].sum(-1).tolist()])
+
+# %% [markdown]
+# ## 6. Зачем делить на √hs
+#
+# Если компоненты q и k независимы, со средним 0 и дисперсией 1, то q·k — сумма hs слагаемых, и его дисперсия ≈ hs. Без деления softmax по 16 ключам почти весь вес отдаёт одному ключу; после деления на √hs дисперсия ≈ 1 при любом hs.
+
+# %%
+g = torch.Generator().manual_seed(0)
+for d in (4, 16, 64, 256):
+    q_ = torch.randn(1000, 1, d, generator=g)  # (N, 1, hs)
+    k_ = torch.randn(1000, 16, d, generator=g)  # (N, 16, hs)
+    dots = (q_ * k_).sum(-1)  # (N, 16)
+    scaled = dots / d**0.5
+    top, top_scaled = dots.softmax(-1).amax(-1).mean(), scaled.softmax(-1).amax(-1).mean()
+    print(f"hs={d:3d}: дисперсия {dots.var():5.1f} -> {scaled.var():.2f}, наибольший вес {top:.2f} -> {top_scaled:.2f}")
+    assert abs(scaled.var() - 1) < 0.1
+
+# %% [markdown]
+# ## 7. Сложность вычислений
+#
+# Внимание стоит O(T²·C), проекции — O(T·C²). Посчитаем FLOP счётчиком PyTorch (`FlopCounterMode`) отдельно для проекций и для внимания. Проекции: 2·T·C·3C + 2·T·C·C = 8·T·C². Оценки и взвешенная сумма: 2·T²·C + 2·T²·C = 4·T²·C. Масштаб и маска — поэлементные операции, их счётчик не считает.
+
+# %%
+def count_flops(T, C, H):
+    """FLOP проекций и внимания для одного примера длины T."""
+    m, hs = MultiHeadAttention(H, C, C // H, max_seq_len=T, dropout=0.0), C // H
+    x = torch.randn(1, T, C)  # (B, T, C)
+    with torch.no_grad(), FlopCounterMode(display=False) as qkv_count:
+        q, k, v = m.qkv(x).view(1, T, 3, H, hs).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, hs)
+    with torch.no_grad(), FlopCounterMode(display=False) as attention_count:
+        y = (q @ k.transpose(-2, -1)).softmax(dim=-1) @ v  # (B, H, T, hs)
+    with torch.no_grad(), FlopCounterMode(display=False) as proj_count:
+        m.proj(y.transpose(1, 2).reshape(1, T, C))  # (B, T, C)
+    return qkv_count.get_total_flops() + proj_count.get_total_flops(), attention_count.get_total_flops()
+
+# %% [markdown]
+# Удвоим T, потом C, и посмотрим, во сколько раз растёт каждое слагаемое.
+
+# %%
+base, longer, wider = count_flops(64, 32, 4), count_flops(128, 32, 4), count_flops(64, 64, 4)
+assert base == (8 * 64 * 32**2, 4 * 64**2 * 32)
+print(f"T=64, C=32: проекции {base[0]}, внимание {base[1]}")
+print(f"T x2: проекции x{longer[0] / base[0]}, внимание x{longer[1] / base[1]}")
+print(f"C x2: проекции x{wider[0] / base[0]}, внимание x{wider[1] / base[1]}")
+
+# %% [markdown]
+# ## 8. Добавляют ли головы FLOP
+#
+# При том же C и hs = C / H головы лишь делят C на части: проекции те же (C → 3C и C → C), а H матриц оценок T×T по hs столбцов — те же T²·C умножений. Растёт только память под веса: H·T² чисел.
+
+# %%
+for n_heads in (1, 4, 8):
+    proj_flops, attention_flops = count_flops(64, 64, n_heads)
+    print(f"H={n_heads}: проекции {proj_flops}, внимание {attention_flops}")
+assert count_flops(64, 64, 1) == count_flops(64, 64, 4) == count_flops(64, 64, 8)
+
+# %% [markdown]
+# ## 9. Утечка из будущего
+#
+# Каузальная маска запрещает запросу t смотреть на ключи после t. Проверяем поведением: меняем последний токен, и выходы всех прежних позиций не должны сдвинуться.
+
+# %%
+x_changed = x.clone()
+x_changed[:, -1] = torch.randn(B, C)  # (B, C): новый последний токен
+before, after = mha(x), mha(x_changed)
+torch.testing.assert_close(after[:, :-1], before[:, :-1])  # позиции 0..T-2 не сдвинулись
+moved = not torch.allclose(after[:, -1], before[:, -1])
+assert moved
+print("позиции 0..T-2 те же: да; позиция T-1 изменилась:", moved)
+
+# %% [markdown]
+# ## 10. Маска паддинга и каузальная маска
+#
+# Каузальная маска (T, T) одна на всех: запрос t видит ключи 0..t. Маска паддинга (B, T) у каждого примера своя: она закрывает ключи-заполнители в конце короткой последовательности. В simple_llm `True` значит «можно смотреть», а каузальная маска накладывается всегда.
+
+# %%
+pad = padding_mask([5, 3], max_len=T)  # (B, T)
+print("маска паддинга (B, T):", pad.long(), sep="\n")
+print("каузальная маска (T, T):", causal.long(), sep="\n")
+w_pad = mha.get_attention_weights(x, mask=pad)  # (B, H, T, T)
+assert (w_pad[1, :, :, 3:] == 0).all()  # ключи 3 и 4 второго примера — паддинг
+print("вес > 0, пример 1, голова 0:", (w_pad[1, 0] > 0).long(), sep="\n")
+
+# %% [markdown]
+# ## 11. Что делает dropout в режиме eval
+#
+# В обучении dropout обнуляет долю p выходов и делит остальные на 1 − p. После `eval()` это тождественное отображение.
+
+# %%
+noisy = MultiHeadAttention(H, C, hs, max_seq_len=8, dropout=0.5)
+noisy.load_state_dict(mha.state_dict())
+noisy.train()
+print("train: два вызова совпали?", torch.equal(noisy(x), noisy(x)))
+noisy.eval()
+torch.testing.assert_close(noisy(x), mha(x))
+print("eval: выход такой же, как без dropout: да")
+
+# %% [markdown]
+# ## 12. Post-LN или pre-LN
+#
+# Post-LN (исходный Transformer, `Decoder` по умолчанию): x = LN(x + f(x)). Pre-LN (GPT-2 и большинство современных моделей, `norm_first=True`): x = x + f(LN(x)).
+
+# %%
+post = Decoder(H, C, hs, max_seq_len=8, dropout=0.0)
+pre = Decoder(H, C, hs, max_seq_len=8, dropout=0.0, norm_first=True)
+pre.load_state_dict(post.state_dict())
+h = post.norm1(x + post.attention(x))  # (B, T, C)
+torch.testing.assert_close(post.norm2(h + post.feed_forward(h)), post(x))
+h = x + pre.attention(pre.norm1(x))  # (B, T, C)
+torch.testing.assert_close(h + pre.feed_forward(pre.norm2(h)), pre(x))
+print("post-LN: LN(x + f(x)), pre-LN: x + f(LN(x)): обе формулы совпали с Decoder")
+print("наибольшее |среднее по C| на выходе: post-LN", round(post(x).mean(-1).abs().max().item(), 3),
+      "pre-LN", round(pre(x).mean(-1).abs().max().item(), 3))
+
+# %% [markdown]
+# ## 13. Зачем функция активации в полносвязной сети
+#
+# Два линейных слоя подряд без нелинейности — это один линейный слой: W₂(W₁x + b₁) + b₂ = (W₂W₁)x + (W₂b₁ + b₂). ReLU между ними это ломает.
+
+# %%
+ff = FeedForward(C, dropout=0.0)
+W = ff.down.weight @ ff.up.weight  # (C, C)
+b = ff.down.weight @ ff.up.bias + ff.down.bias  # (C,)
+one_layer = x @ W.T + b  # (B, T, C)
+torch.testing.assert_close(ff.down(ff.up(x)), one_layer)
+print("без ReLU: два слоя == один слой C×C: да")
+print("с ReLU: FeedForward == один слой?", torch.allclose(ff(x), one_layer))

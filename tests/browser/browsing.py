@@ -1,0 +1,319 @@
+"""What the browser checks share: the site's pages, the local server, one visit of a page, colours."""
+
+from __future__ import annotations
+
+import functools
+import os
+import http.server
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.docs.helpers import DEFAULT_LANGUAGE, DOCS, LANGUAGES, NOTEBOOKS, ROOT, language_of, pages
+
+ARTIFACTS = ROOT / "artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+LOCAL_HOST = "127.0.0.1"
+VIEWPORT = {"width": 1280, "height": 900}
+HTML_BUDGET = 250 * 1024  # a page's own HTML, its inline data: images not counted
+DATA_IMAGE = re.compile(r"data:image/[^\"')\s]+")
+
+
+# The browser ----------------------------------------------------------------------------------
+CHROMIUM = os.environ.get("SIMPLE_LLM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+READY_TIMEOUT_MS = 20_000
+
+# Page weights, one row per page, printed at the end of the run and written to artifacts/.
+WEIGHTS: dict[str, dict] = {}
+
+
+def chromium_problem() -> str | None:
+    if not Path(CHROMIUM).is_file() or not os.access(CHROMIUM, os.X_OK):
+        return (
+            f"\n\n*** NO BROWSER: Chromium is not at {CHROMIUM}. ***\n"
+            "The browser checks of the site need it: `apt-get install -y chromium` (Debian), or set\n"
+            "SIMPLE_LLM_CHROMIUM to a Chromium binary. Do not run `playwright install`.\n"
+        )
+    return None
+
+
+# The pages ------------------------------------------------------------------------------------
+def url_path(src: Path) -> str:
+    """The site path of the page built from ``docs/<src>``: ``en/chapters/x/`` ('' for home)."""
+    relative = src.relative_to(DOCS)
+    name = relative.name.split(".")[0]
+    folder = relative.parent if name == "index" else relative.parent / name
+    parts = [] if language_of(src) == DEFAULT_LANGUAGE else [language_of(src)]
+    parts += [p for p in folder.parts]
+    return "".join(f"{p}/" for p in parts)
+
+
+def source_pages() -> list[Path]:
+    return pages() + sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def page_paths() -> list[str]:
+    """Every page of both languages, from docs/ (tests check the built site has exactly these)."""
+    return sorted(url_path(src) for src in source_pages())
+
+
+def built_page_paths(site: Path) -> list[str]:
+    """Every page of the built site: each index.html but assets' and the 404 page."""
+    found = []
+    for html in site.rglob("index.html"):
+        relative = html.relative_to(site)
+        if relative.parts[0] == "assets" or (len(relative.parts) > 1 and relative.parts[1] == "assets"):
+            continue
+        found.append("".join(f"{p}/" for p in relative.parent.parts))
+    return sorted(found)
+
+
+def language_of_path(path: str) -> str:
+    first = path.split("/")[0]
+    return first if first in LANGUAGES and first != DEFAULT_LANGUAGE else DEFAULT_LANGUAGE
+
+
+def twin_path(path: str, language: str) -> str:
+    """The same page in ``language``."""
+    own = language_of_path(path)
+    bare = path if own == DEFAULT_LANGUAGE else path[len(own) + 1:]
+    return bare if language == DEFAULT_LANGUAGE else f"{language}/{bare}"
+
+
+def own_html_bytes(html: str) -> int:
+    """The bytes a page's HTML costs by itself: all of it but its inline data: images."""
+    data = sum(len(m.group(0).encode("utf-8")) for m in DATA_IMAGE.finditer(html))
+    return len(html.encode("utf-8")) - data
+
+
+# The local server -----------------------------------------------------------------------------
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+class SiteServer:
+    """The built site on 127.0.0.1 at a free port, served by a thread."""
+
+    def __init__(self, root: Path):
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer((LOCAL_HOST, 0), handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://{LOCAL_HOST}:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def path_of(self, url: str) -> str:
+        """The site path of a local URL (no fragment)."""
+        parts = urlsplit(url)
+        return parts.path.lstrip("/")
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about", "chrome-extension"):
+        return True
+    return parts.hostname == LOCAL_HOST
+
+
+# One visit of a page --------------------------------------------------------------------------
+# Material renders mermaid into a closed shadow root: open them all so the checks can look inside.
+OPEN_SHADOW_ROOTS = """
+(() => {
+  const attach = Element.prototype.attachShadow;
+  Element.prototype.attachShadow = function (init) {
+    return attach.call(this, Object.assign({}, init, { mode: "open" }));
+  };
+})();
+"""
+
+# Everything that is done when the page is ready: mermaid rendered, images decoded.
+READY = """
+() => document.querySelectorAll("pre.mermaid").length === 0
+   && [...document.querySelectorAll("div.mermaid")].every(d => d.shadowRoot && d.shadowRoot.querySelector("svg"))
+   && [...document.images].every(i => i.complete)
+"""
+
+# What a visit records, in one round trip.
+INSPECT = """
+async () => {
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 1;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  const rgba = (css) => {               // any CSS colour -> [r, g, b, a 0..1]
+    ctx.clearRect(0, 0, 1, 1);
+    ctx.fillStyle = "rgba(0,0,0,0)";
+    ctx.fillStyle = css;
+    ctx.fillRect(0, 0, 1, 1);
+    const d = ctx.getImageData(0, 0, 1, 1).data;
+    return [d[0], d[1], d[2], d[3] / 255];
+  };
+  const over = (top, bottom) => {       // top composited over an opaque bottom
+    const a = top[3];
+    return [0, 1, 2].map(i => top[i] * a + bottom[i] * (1 - a)).concat([1]);
+  };
+  const background = (el) => {          // the opaque colour behind an element
+    const layers = [];
+    for (let e = el; e && e.nodeType === 1; e = e.parentElement || (e.getRootNode() && e.getRootNode().host)) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    let colour = [255, 255, 255, 1];
+    if (layers.length && layers[layers.length - 1][3] >= 1) colour = layers.pop();
+    while (layers.length) colour = over(layers.pop(), colour);
+    return colour;
+  };
+  const textColour = (el) => {
+    const style = getComputedStyle(el);
+    const isSvgText = el instanceof SVGElement && !(el instanceof SVGForeignObjectElement);
+    return rgba(isSvgText ? style.fill : style.color);
+  };
+  const nav = performance.getEntriesByType("navigation")[0];
+  const article = document.querySelector("article.md-content__inner") || document.querySelector("article");
+  const page = background(document.body);
+
+  const diagrams = [...document.querySelectorAll("div.mermaid")].map(host => {
+    const root = host.shadowRoot;
+    const svg = root && root.querySelector("svg");
+    if (!svg) return { svg: false, text: "", labels: [] };
+    const labels = [];
+    for (const el of root.querySelectorAll("text, tspan, foreignObject *")) {
+      const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join("").trim();
+      if (!own) continue;
+      const style = getComputedStyle(el);
+      labels.push({ text: own, colour: over(textColour(el), page),
+                    visible: style.visibility !== "hidden" && style.display !== "none" && Number(style.opacity) > 0 });
+    }
+    const box = svg.getBoundingClientRect();
+    return { svg: true, text: svg.textContent.trim(), labels, width: box.width, height: box.height };
+  });
+
+  const images = [];
+  for (const img of (article ? article.querySelectorAll("img") : [])) {
+    try { await img.decode(); } catch (e) {}
+    img.scrollIntoView({ block: "center" });
+    const box = img.getBoundingClientRect();
+    const style = getComputedStyle(img);
+    const container = img.closest(".jp-OutputArea-output, p, figure, div") || article;
+    let transparentShare = null;
+    if (img.naturalWidth > 0) {
+      const c = document.createElement("canvas");
+      const w = c.width = Math.min(img.naturalWidth, 200), h = c.height = Math.min(img.naturalHeight, 200);
+      const cx = c.getContext("2d");
+      try {
+        cx.drawImage(img, 0, 0, w, h);
+        const d = cx.getImageData(0, 0, w, h).data;
+        let clear = 0;
+        for (let i = 3; i < d.length; i += 4) if (d[i] < 250) clear++;
+        transparentShare = clear / (w * h);
+      } catch (e) {}
+    }
+    images.push({
+      src: img.getAttribute("src").slice(0, 40), notebook: !!img.closest(".jp-OutputArea-output"),
+      naturalWidth: img.naturalWidth, width: box.width, height: box.height,
+      inView: box.bottom > 0 && box.top < innerHeight,
+      overflow: box.right - (article ? article.getBoundingClientRect().right : innerWidth),
+      opacity: Number(style.opacity), visibility: style.visibility, filter: style.filter,
+      transparentShare, behind: background(container),
+    });
+  }
+  scrollTo(0, 0);
+
+  const toc = [...document.querySelectorAll('nav.md-nav--secondary a[href^="#"]')].map(a => {
+    const id = decodeURIComponent(a.getAttribute("href").slice(1));
+    return { href: a.getAttribute("href"), found: id !== "" && document.getElementById(id) !== null };
+  });
+
+  const sample = (selector) => {
+    const el = document.querySelector(selector);
+    if (!el) return null;
+    return { colour: over(textColour(el), background(el)), background: background(el) };
+  };
+  const styled = {};
+  const snapshot = (selector) => {
+    const el = document.querySelector(selector);
+    if (!el) return null;
+    const s = getComputedStyle(el);
+    const keep = {};
+    for (const p of ["background-color", "border-top-width", "border-top-style", "border-top-color",
+                     "border-left-width", "border-radius", "color", "font-family", "font-size",
+                     "font-weight", "font-style", "padding-top", "padding-left", "margin-top",
+                     "display", "overflow-x", "white-space", "line-height"]) keep[p] = s.getPropertyValue(p);
+    return keep;
+  };
+  for (const selector of [".jupyter-wrapper", ".jp-Cell", ".jp-InputArea", ".jp-InputArea-editor",
+                          ".jp-InputPrompt", ".jp-OutputArea-output", ".jp-OutputArea-output pre",
+                          ".highlight-ipynb", ".highlight-ipynb .k", ".highlight-ipynb .c1",
+                          ".jp-RenderedHTMLCommon h2", ".jp-MarkdownCell"]) {
+    styled[selector] = snapshot(selector);
+  }
+
+  return {
+    url: location.href,
+    scheme: document.body.getAttribute("data-md-color-scheme"),
+    title: document.title,
+    notebook: !!document.querySelector(".jupyter-wrapper"),
+    loadMs: nav.loadEventEnd,
+    htmlBytes: nav.decodedBodySize,
+    resources: performance.getEntriesByType("resource").map(r => ({
+      name: r.name, type: r.initiatorType, bytes: r.decodedBodySize })),
+    pageBackground: page,
+    pendingMermaid: document.querySelectorAll("pre.mermaid").length,
+    diagrams, images, toc,
+    switcher: [...document.querySelectorAll(".md-select a[hreflang]")].map(a => ({ lang: a.getAttribute("hreflang"), href: a.href })),
+    colab: [...document.querySelectorAll("a[data-colab]")].map(a => a.href),
+    code: sample(".jp-InputArea-editor .highlight-ipynb pre, .jp-InputArea-editor pre"),
+    output: sample(".jp-OutputArea-output pre"),
+    prose: sample("article p"),
+    styled,
+  };
+}
+"""
+
+
+@dataclass
+class Visit:
+    """What one page showed and did in the browser."""
+
+    path: str
+    scheme: str
+    status: int | None = None
+    info: dict = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    not_ready: str | None = None
+
+
+# Colours --------------------------------------------------------------------------------------
+def luminance(rgb) -> float:
+    def channel(value):
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a, b) -> float:
+    """WCAG contrast ratio of two opaque colours (1..21)."""
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)

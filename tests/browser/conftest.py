@@ -1,0 +1,152 @@
+"""The built site in a real browser: one Chromium for all checks, the site on 127.0.0.1.
+
+The browser is Debian's Chromium (never a downloaded one): ``SIMPLE_LLM_CHROMIUM`` names another.
+``SIMPLE_LLM_BUILT_SITE`` points the checks at a site built beforehand (to debug them quickly);
+by default they use the ``built_site`` fixture (``mkdocs build --strict``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from .browsing import (
+    ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSPECT, OPEN_SHADOW_ROOTS, READY, READY_TIMEOUT_MS, VIEWPORT,
+    WEIGHTS, SiteServer, Visit, chromium_problem, is_local,
+)
+
+
+@pytest.fixture(scope="session")
+def site_root(request) -> Path:
+    prebuilt = os.environ.get("SIMPLE_LLM_BUILT_SITE")
+    if prebuilt:
+        return Path(prebuilt)
+    return request.getfixturevalue("built_site")
+
+
+@pytest.fixture(scope="session")
+def server(site_root):
+    server = SiteServer(site_root)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="package")
+def browser():
+    problem = chromium_problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    except Exception as error:  # a broken binary is as loud as a missing one
+        playwright.stop()
+        pytest.fail(f"\n\n*** Chromium at {CHROMIUM} does not start: {error} ***\n", pytrace=False)
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+class Browsing:
+    """Visits pages in one browser: one context per colour scheme, each visit made once."""
+
+    def __init__(self, browser, server: SiteServer):
+        self.browser, self.server = browser, server
+        self.contexts: dict[str, object] = {}
+        self.visits: dict[tuple[str, str], Visit] = {}
+        self.blocked: list[str] = []
+
+    def context(self, scheme: str = "light"):
+        if scheme not in self.contexts:
+            context = self.browser.new_context(
+                viewport=VIEWPORT, color_scheme=scheme, service_workers="block", locale="en-US")
+            context.add_init_script(OPEN_SHADOW_ROOTS)
+
+            def guard(route):
+                # Nothing leaves the machine: a request to another host fails its page's check and
+                # is aborted here, so it cannot hang the test.
+                if is_local(route.request.url):
+                    route.continue_()
+                else:
+                    self.blocked.append(route.request.url)
+                    route.abort("blockedbyclient")
+
+            context.route("**/*", guard)
+            self.contexts[scheme] = context
+        return self.contexts[scheme]
+
+    def new_page(self, scheme: str = "light", visit: Visit | None = None):
+        page = self.context(scheme).new_page()
+        if visit is not None:
+            page.on("request", lambda r: visit.requests.append(r.url))
+            page.on("requestfailed", lambda r: visit.failed.append(f"{r.url}: {r.failure}"))
+            page.on("response", lambda r: r.status >= 400 and visit.failed.append(f"{r.url}: HTTP {r.status}"))
+            page.on("console", lambda m: m.type == "error" and visit.console_errors.append(
+                f"{m.text} ({m.location.get('url', '')}:{m.location.get('lineNumber', '')})"))
+            page.on("pageerror", lambda e: visit.page_errors.append(str(e)))
+        return page
+
+    def wait_ready(self, page) -> str | None:
+        try:
+            page.wait_for_function(READY, timeout=READY_TIMEOUT_MS, polling=100)
+        except Exception as error:  # playwright's TimeoutError
+            return f"not ready after {READY_TIMEOUT_MS} ms (mermaid not rendered or images not loaded): {error}"
+        return None
+
+    def visit(self, path: str, scheme: str = "light", screenshot: Path | None = None) -> Visit:
+        key = (path, scheme)
+        if key in self.visits and screenshot is None:
+            return self.visits[key]
+        visit = Visit(path=path, scheme=scheme)
+        page = self.new_page(scheme, visit)
+        try:
+            response = page.goto(self.server.url(path), wait_until="load")
+            visit.status = response.status if response else None
+            visit.not_ready = self.wait_ready(page)
+            visit.info = page.evaluate(INSPECT)
+            if screenshot is not None:
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            page.close()
+        self.visits[key] = visit
+        return visit
+
+    def close(self):
+        for context in self.contexts.values():
+            context.close()
+
+
+@pytest.fixture(scope="package")
+def browsing(browser, server):
+    browsing = Browsing(browser, server)
+    yield browsing
+    browsing.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not WEIGHTS:
+        return
+    table = weight_table()
+    terminalreporter.write_sep("-", "page weight (tests/browser)")
+    terminalreporter.write_line(table)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "page-weight.md").write_text(
+        "# Page weight\n\nBytes as the browser decoded them (Resource Timing); `own HTML` is the page's\n"
+        "HTML minus its inline `data:` images (budget 250 KB); load is `loadEventEnd` on 127.0.0.1.\n\n"
+        + table + "\n", encoding="utf-8")
+
+
+def weight_table() -> str:
+    columns = ["page", "HTML KB", "own HTML KB", "CSS KB", "JS KB", "images KB", "other KB", "total KB", "load ms"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for path in sorted(WEIGHTS):
+        row = WEIGHTS[path]
+        cells = [f"/{path}"] + [f"{row[k] / 1024:,.0f}" for k in ("html", "own_html", "css", "js", "images", "other", "total")]
+        cells.append(f"{row['load_ms']:,.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,338 @@
+"""The built site in Chromium: every page works for a reader, offline, in both languages and
+both colour schemes, and stays light.
+
+The pages come from docs/ (every page and notebook in each language) and a check makes sure the
+built site has exactly these. Each page is opened once per colour scheme; every check below reads
+that one visit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from tests.docs.helpers import COLAB, DEFAULT_LANGUAGE, LANGUAGES, ROOT, repo_url
+
+from .browsing import (
+    HTML_BUDGET, INSPECT, READY_TIMEOUT_MS, SCREENSHOTS, WEIGHTS, built_page_paths, chromium_problem,
+    contrast, is_local, language_of_path, luminance, own_html_bytes, page_paths, twin_path,
+)
+
+PAGES = page_paths()
+SCHEMES = ("light", "dark")
+MATERIAL_SCHEME = {"light": "default", "dark": "slate"}
+MIN_TEXT_CONTRAST = 4.5  # WCAG AA for body text
+MIN_DIAGRAM_CONTRAST = 3.0  # WCAG AA for graphics and large text (diagram labels)
+
+
+def static_html(site: Path, path: str) -> str:
+    return (site / path / "index.html").read_text(encoding="utf-8")
+
+
+def mermaid_blocks(html: str) -> int:
+    return len(re.findall(r'<pre class="mermaid"', html))
+
+
+def is_notebook_html(html: str) -> bool:
+    return 'class="jupyter-wrapper"' in html
+
+
+def screenshot_name(path: str, scheme: str) -> str:
+    language = language_of_path(path)
+    bare = path if language == DEFAULT_LANGUAGE else path[len(language) + 1:]
+    return f"{language}-{bare.strip('/').replace('/', '_') or 'home'}-{scheme}.png"
+
+
+# The browser and the pages --------------------------------------------------------------------
+def test_chromium_is_installed():
+    problem = chromium_problem()
+    assert problem is None, problem
+
+
+def test_browser_checks_cover_every_built_page(site_root):
+    built = built_page_paths(site_root)
+    assert built, f"no page in {site_root}"
+    assert PAGES == built, (
+        "the pages in docs/ and the pages of the built site differ: "
+        f"only in docs/: {sorted(set(PAGES) - set(built))}, only built: {sorted(set(built) - set(PAGES))}"
+    )
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_loads_offline_without_errors(browsing, path):
+    visit = browsing.visit(path)
+    assert visit.status == 200, f"/{path}: HTTP {visit.status}"
+    outside = sorted({url for url in visit.requests if not is_local(url)})
+    assert not outside, f"/{path} requests other hosts (blocked here; offline they fail): {outside}"
+    assert not visit.failed, f"/{path}: requests that failed: {visit.failed}"
+    assert not visit.page_errors, f"/{path}: uncaught errors: {visit.page_errors}"
+    assert not visit.console_errors, f"/{path}: console errors: {visit.console_errors}"
+    assert visit.not_ready is None, f"/{path}: {visit.not_ready}"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_mermaid_diagram_renders_to_svg_with_text(browsing, site_root, path):
+    expected = mermaid_blocks(static_html(site_root, path))
+    info = browsing.visit(path).info
+    assert info["pendingMermaid"] == 0, f"/{path}: {info['pendingMermaid']} diagram(s) left as source"
+    diagrams = info["diagrams"]
+    assert len(diagrams) == expected, f"/{path}: {expected} diagram(s) in the HTML, {len(diagrams)} rendered"
+    for number, diagram in enumerate(diagrams, start=1):
+        assert diagram["svg"], f"/{path}: diagram {number} has no SVG"
+        assert diagram["text"], f"/{path}: diagram {number} is an SVG without text"
+        assert diagram["labels"], f"/{path}: diagram {number} shows no label"
+        assert diagram["width"] > 50 and diagram["height"] > 20, f"/{path}: diagram {number} is {diagram}"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_figure_is_visible(browsing, site_root, path):
+    html = static_html(site_root, path)
+    images = browsing.visit(path).info["images"]
+    if is_notebook_html(html):
+        stored = len(re.findall(r'<img[^>]+src="data:image/png', html))
+        assert sum(image["notebook"] for image in images) == stored, f"/{path}: not every figure is shown"
+    for image in images:
+        name = f"/{path}: figure {image['src']}..."
+        assert image["naturalWidth"] > 0, f"{name} did not load"
+        assert image["width"] > 0 and image["height"] > 0, f"{name} takes no room: {image}"
+        assert image["inView"], f"{name} cannot be scrolled into view: {image}"
+        assert image["overflow"] <= 1, f"{name} is wider than the text column by {image['overflow']:.0f}px"
+        assert image["visibility"] == "visible" and image["opacity"] == 1, f"{name} is hidden: {image}"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_table_of_contents_links_land_on_headings(browsing, path):
+    toc = browsing.visit(path).info["toc"]
+    broken = [link["href"] for link in toc if not link["found"]]
+    assert not broken, f"/{path}: table of contents links to no heading: {broken}"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_language_switcher_leads_to_the_same_page_and_back(browsing, server, path):
+    links = {link["lang"]: server.path_of(link["href"]) for link in browsing.visit(path).info["switcher"]}
+    assert set(links) == set(LANGUAGES), f"/{path}: the language switcher offers {sorted(links)}"
+    own = language_of_path(path)
+    for language in LANGUAGES:
+        assert links[language] == twin_path(path, language), (
+            f"/{path}: the {language} link leads to /{links[language]}, not the same page")
+        if language == own:
+            continue
+        other = browsing.visit(links[language])
+        assert other.status == 200, f"/{links[language]}: HTTP {other.status}"
+        back = {link["lang"]: server.path_of(link["href"]) for link in other.info["switcher"]}
+        assert back.get(own) == path, f"/{links[language]}: the {own} link leads to /{back.get(own)}"
+
+
+def test_language_switcher_works_with_the_mouse(browsing, server):
+    start = PAGES[0] if language_of_path(PAGES[0]) == DEFAULT_LANGUAGE else twin_path(PAGES[0], DEFAULT_LANGUAGE)
+    page = browsing.new_page()
+    try:
+        page.goto(server.url(start))
+        path = start
+        for language in [l for l in LANGUAGES if l != DEFAULT_LANGUAGE] + [DEFAULT_LANGUAGE]:
+            page.hover(".md-select")
+            page.click(f".md-select a[hreflang='{language}']")
+            target = twin_path(path, language)
+            page.wait_for_url(server.url(target), timeout=READY_TIMEOUT_MS)
+            assert page.evaluate("document.documentElement.lang") == language
+            path = target
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_colab_links_open_the_notebook_of_the_page_language(browsing, path):
+    language = language_of_path(path)
+    for href in browsing.visit(path).info["colab"]:
+        match = COLAB.fullmatch(href)
+        assert match, f"/{path}: not a Colab link to this repository: {href}"
+        owner, repo, repo_path = match.groups()
+        assert f"https://github.com/{owner}/{repo}" == repo_url(), f"/{path}: {href}"
+        assert repo_path.endswith(f".{language}.ipynb"), f"/{path} ({language}) opens {repo_path} in Colab"
+        assert (ROOT / repo_path).is_file(), f"/{path}: Colab opens {repo_path}, not in the repository"
+
+
+# Search -----------------------------------------------------------------------------------------
+def index_words(site: Path, language: str) -> Counter:
+    folder = site if language == DEFAULT_LANGUAGE else site / language
+    index = json.loads((folder / "search" / "search_index.json").read_text(encoding="utf-8"))
+    words = Counter()
+    for doc in index["docs"]:
+        text = unescape(re.sub(r"<[^>]+>", " ", doc["title"] + " " + doc["text"])).lower()
+        words.update(re.findall(r"[a-zа-яё]+", text))
+    return words
+
+
+# Other forms of a Russian word that the Snowball stemmer (lunr.ru) reduces to the same stem.
+RUSSIAN_FORMS = [
+    (re.compile(r"^(\w{4,}н)(ие|ия|ию|ии)$"), r"\1ием"),  # внимание, внимания -> вниманием
+    (re.compile(r"^(\w{3,}[бвгдзклмнпрстфх])(ы|ов|ам|ах)$"), r"\1ами"),  # головы -> головами
+]
+
+
+def russian_query(words: Counter) -> tuple[str, str]:
+    """A form of a frequent Russian word of the site that no page has itself."""
+    for word, _ in words.most_common():
+        for pattern, replacement in RUSSIAN_FORMS:
+            if pattern.match(word):
+                form = pattern.sub(replacement, word)
+                if form not in words:
+                    return word, form
+    raise AssertionError("no Russian word in the search index to try other forms of")
+
+
+def search(browsing, server, path: str, query: str) -> list[str]:
+    """Material's search box on ``path``: the site paths of its results."""
+    page = browsing.new_page()
+    try:
+        page.goto(server.url(path))
+        box = page.locator("input.md-search__input")
+        box.click()
+        box.press_sequentially(query, delay=20)
+        try:
+            page.wait_for_selector(".md-search-result__item a", timeout=READY_TIMEOUT_MS)
+        except Exception:
+            meta = page.locator(".md-search-result__meta").inner_text()
+            raise AssertionError(f"/{path}: searching {query!r} found nothing ({meta!r})") from None
+        hrefs = page.eval_on_selector_all(".md-search-result__item a", "links => links.map(a => a.href)")
+    finally:
+        page.close()
+    return [server.path_of(href) for href in hrefs]
+
+
+def test_russian_search_finds_other_forms_of_a_word(browsing, server, site_root):
+    word, query = russian_query(index_words(site_root, "ru"))
+    results = search(browsing, server, "", query)
+    assert results, f"searching {query!r} (the pages say {word!r}) found nothing"
+    foreign = [r for r in results if language_of_path(r) != DEFAULT_LANGUAGE]
+    assert not foreign, f"the Russian search for {query!r} returns pages of other languages: {foreign}"
+
+
+@pytest.mark.parametrize("language", [l for l in LANGUAGES if l != DEFAULT_LANGUAGE])
+def test_search_returns_pages_of_its_own_language_only(browsing, server, site_root, language):
+    words = index_words(site_root, language)
+    query = next(w for w, _ in words.most_common() if len(w) >= 6 and w.isascii())
+    results = search(browsing, server, f"{language}/", query)
+    assert results, f"searching {query!r} on /{language}/ found nothing"
+    foreign = [r for r in results if not r.startswith(f"{language}/")]
+    assert not foreign, f"the {language} search for {query!r} returns pages of other languages: {foreign}"
+
+
+# Light and dark ---------------------------------------------------------------------------------
+def screenshot_pages(site: Path) -> list[str]:
+    """Each language's first notebook page and first other page with a diagram."""
+    chosen = []
+    for language in LANGUAGES:
+        own = [p for p in PAGES if language_of_path(p) == language]
+        notebooks = [p for p in own if is_notebook_html(static_html(site, p))]
+        diagrams = [p for p in own if p not in notebooks and mermaid_blocks(static_html(site, p))]
+        chosen += notebooks[:1] + diagrams[:1]
+    return chosen
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_figures_and_diagrams_are_readable_in_both_palettes(browsing, site_root, scheme):
+    shots = set(screenshot_pages(site_root))
+    checked, problems = 0, []
+    for path in PAGES:
+        html = static_html(site_root, path)
+        if not (mermaid_blocks(html) or is_notebook_html(html) or "<img" in html or path in shots):
+            continue
+        shot = SCREENSHOTS / screenshot_name(path, scheme) if path in shots else None
+        visit = browsing.visit(path, scheme, screenshot=shot)
+        info, checked = visit.info, checked + 1
+        if info["scheme"] != MATERIAL_SCHEME[scheme]:
+            problems.append(f"/{path}: a {scheme} browser gets the {info['scheme']!r} palette")
+        page = info["pageBackground"]
+        for number, diagram in enumerate(info["diagrams"], start=1):
+            for label in diagram["labels"]:
+                ratio = contrast(label["colour"], page)
+                if ratio < MIN_DIAGRAM_CONTRAST or not label["visible"]:
+                    problems.append(f"/{path} ({scheme}): diagram {number} label {label['text']!r} "
+                                    f"contrast {ratio:.1f}, visible={label['visible']}")
+                    break
+        for image in info["images"]:
+            name = f"/{path} ({scheme}): figure {image['src']}..."
+            if image["opacity"] < 1 or image["visibility"] != "visible" or image["filter"] != "none":
+                problems.append(f"{name} is dimmed or filtered: {image}")
+            if (image["transparentShare"] or 0) > 0.05 and luminance(image["behind"]) < 0.5:
+                problems.append(f"{name} is transparent over a dark background: dark lines vanish")
+        for part in ("code", "output", "prose"):
+            sample = info[part]
+            if sample and contrast(sample["colour"], sample["background"]) < MIN_TEXT_CONTRAST:
+                problems.append(f"/{path} ({scheme}): {part} text contrast "
+                                f"{contrast(sample['colour'], sample['background']):.1f}: {sample}")
+    assert checked, "no page with a figure or a diagram"
+    assert not problems, "\n".join(problems)
+    for path in shots:
+        assert (SCREENSHOTS / screenshot_name(path, scheme)).is_file()
+
+
+# Light pages --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", PAGES)
+def test_page_weight(browsing, site_root, path):
+    html = static_html(site_root, path)
+    info = browsing.visit(path).info
+    row = {"html": info["htmlBytes"], "own_html": own_html_bytes(html), "css": 0, "js": 0, "images": 0,
+           "other": 0, "load_ms": info["loadMs"]}
+    for resource in info["resources"]:
+        name = resource["name"].split("?")[0]
+        kind = ("css" if name.endswith(".css") else "js" if name.endswith(".js") else
+                "images" if resource["type"] in ("img", "image") or re.search(r"\.(png|svg|jpe?g|gif|webp|ico)$", name)
+                else "other")
+        row[kind] += resource["bytes"]
+    row["total"] = sum(row[k] for k in ("html", "css", "js", "images", "other"))
+    WEIGHTS[path] = row
+    assert row["own_html"] <= HTML_BUDGET, (
+        f"/{path}: its HTML weighs {row['own_html'] / 1024:.0f} KB without its figures "
+        f"(budget {HTML_BUDGET // 1024} KB): shared CSS and scripts belong in files")
+
+
+def test_notebook_pages_share_one_jupyter_stylesheet(site_root):
+    linked = {}
+    for path in PAGES:
+        html = static_html(site_root, path)
+        if not is_notebook_html(html):
+            continue
+        hrefs = re.findall(r'<link rel="stylesheet" href="([^"]*jupyter\.[0-9a-f]+\.css)">', html)
+        assert len(hrefs) == 1, f"/{path} links {len(hrefs)} Jupyter stylesheets"
+        target = (site_root / path / hrefs[0]).resolve()
+        assert target.is_file(), f"/{path} links {hrefs[0]}, not in the site"
+        linked[path] = target
+        big = [len(s) for s in re.findall(r"<style\b.*?</style>", html, re.S) if len(s) > 20_000]
+        assert not big, f"/{path} still inlines {big} bytes of CSS"
+    assert linked, "no notebook page"
+    assert len(set(linked.values())) == 1, f"notebook pages link different Jupyter stylesheets: {linked}"
+
+
+def test_notebook_cells_keep_their_style(browsing, server, site_root):
+    """A notebook page looks the same with its shared stylesheet as with the CSS inlined."""
+    path = next(p for p in PAGES if is_notebook_html(static_html(site_root, p)))
+    html = static_html(site_root, path)
+    link = re.search(r'<link rel="stylesheet" href="([^"]*jupyter\.[0-9a-f]+\.css)">', html)
+    assert link, f"/{path} links no Jupyter stylesheet"
+    css = (site_root / path / link.group(1)).resolve().read_text(encoding="utf-8")
+    inlined = html.replace(link.group(0), f'<style type="text/css">\n{css}\n</style>', 1)
+
+    shared = browsing.visit(path).info["styled"]
+    page = browsing.new_page()
+    try:
+        page.route(server.url(path), lambda route: route.fulfill(
+            status=200, content_type="text/html; charset=utf-8", body=inlined))
+        page.goto(server.url(path))
+        browsing.wait_ready(page)
+        before = page.evaluate(INSPECT)["styled"]
+    finally:
+        page.close()
+    assert shared == before, "notebook cells are styled differently with the shared stylesheet"
+    editor = shared[".jp-InputArea-editor"]
+    assert editor, f"/{path} has no code cell"
+    assert editor["background-color"] not in ("rgba(0, 0, 0, 0)", "transparent") or editor["border-top-width"] != "0px", (
+        f"/{path}: code cells have neither a background nor a border: {editor}")
+    keyword, plain = shared[".highlight-ipynb .k"], shared[".highlight-ipynb"]
+    assert keyword and keyword["color"] != plain["color"], f"/{path}: code is not highlighted"

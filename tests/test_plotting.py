@@ -1,0 +1,81 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from simple_llm import MultiHeadAttention, plot_attention_heads  # noqa: E402
+
+
+def heads_axes(fig):
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+@pytest.mark.parametrize("H, rows", [(1, 1), (4, 1), (6, 2), (9, 3)])
+def test_grid_one_heatmap_per_head_and_one_colour_bar(H, rows):
+    weights = torch.softmax(torch.randn(H, 5, 5), dim=-1)
+    fig = plot_attention_heads(weights, lang="en")
+    assert isinstance(fig, Figure)
+    axes = heads_axes(fig)
+    assert len(axes) == H and len(fig.axes) == H + 1
+    assert len({round(ax.get_position().y0, 3) for ax in axes}) == rows
+    assert [ax.get_title() for ax in axes] == [f"Head {h}" for h in range(H)]
+    assert fig.get_figwidth() <= 10.0
+    assert plt.get_fignums() == []  # no pyplot state touched
+
+
+def test_shared_colour_scale_and_labels_ru():
+    weights = torch.softmax(torch.randn(3, 4, 4), dim=-1)
+    fig = plot_attention_heads(weights)
+    images = [ax.images[0] for ax in heads_axes(fig)]
+    assert all(im.get_clim() == (0.0, pytest.approx(weights.max().item())) for im in images)
+    ax = heads_axes(fig)[0]
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == ("Голова 0", "ключ", "запрос")
+    assert fig.axes[-1].get_ylabel() == "вес внимания"
+    torch.testing.assert_close(torch.tensor(images[2].get_array()), weights[2])
+
+
+def test_english_colour_bar_title_and_tokens():
+    fig = plot_attention_heads(torch.rand(2, 3, 3), tokens=["a", "b", "c"], lang="en", title="demo")
+    ax = heads_axes(fig)[1]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    assert fig.axes[-1].get_ylabel() == "attention weight"
+    assert fig._suptitle.get_text() == "demo"
+
+
+def test_batch_and_seed_list_inputs_pick_batch_index():
+    mha = MultiHeadAttention(2, 8, 4, 8).eval()
+    x = torch.randn(3, 4, 8)
+    weights = mha.get_attention_weights(x)
+    from_list = plot_attention_heads([head.get_attention_weights(x) for head in mha._heads], batch_index=2)
+    from_batch = plot_attention_heads(weights, batch_index=2)
+    for fig in (from_list, from_batch):
+        torch.testing.assert_close(torch.tensor(heads_axes(fig)[1].images[0].get_array()), weights[2, 1].detach())
+
+
+def test_figure_renders():
+    fig = plot_attention_heads(torch.rand(5, 4, 4), tokens="abcd")
+    fig.canvas.draw()
+
+
+@pytest.mark.parametrize(
+    "weights, kwargs, error, match",
+    [
+        (torch.rand(2, 3, 3), {"lang": "de"}, ValueError, "'de'"),
+        (torch.rand(2, 3, 3), {"tokens": ["a", "b"]}, ValueError, "2 labels, expected T=3"),
+        (torch.rand(3, 3), {}, ValueError, r"\(3, 3\)"),
+        (torch.rand(2, 3, 4), {}, ValueError, r"\(2, 3, 4\)"),
+        (torch.rand(2, 2, 3, 3), {"batch_index": 2}, ValueError, "batch_index=2"),
+        (torch.rand(2, 2, 3, 3), {"batch_index": 0.0}, TypeError, r"0\.0"),
+        ([torch.rand(1, 3, 3), torch.rand(1, 4, 4)], {}, ValueError, r"\(1, 4, 4\)"),
+        ([], {}, TypeError, "non-empty"),
+        ("weights", {}, TypeError, "str"),
+    ],
+)
+def test_bad_input(weights, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        plot_attention_heads(weights, **kwargs)
