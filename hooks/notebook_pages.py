@@ -7,7 +7,9 @@ Why this hook exists (each fix is silent when it is missing, so tests/docs check
    and ``mkdocs build --strict`` stays green. Here every ``.ipynb`` counts as a documentation page
    for MkDocs itself, whoever creates its ``File``.
 2. mkdocs-jupyter slugifies headings to ASCII: Cyrillic headings get empty ids and the page's
-   table of contents links nowhere. Both the heading ids and the TOC use one Unicode slugify.
+   table of contents links nowhere (and its TOC, made from a separate Markdown pass, drops inline
+   code from a heading's id). Here headings get Unicode ids, and the TOC is read from the ids the
+   page really has.
 3. nbconvert's template loads MathJax from an empty URL: removed (formulas are Unicode).
 4. Every notebook page gets "Open in Colab" (built from the one ``repo_url``) and a download link
    for the notebook of the page's own language.
@@ -19,12 +21,11 @@ import re
 from xml.etree import ElementTree
 from pathlib import PurePosixPath
 
-import markdown
-from markdown.extensions.toc import TocExtension, slugify_unicode
+from markdown.extensions.toc import slugify_unicode
+from mkdocs.structure.toc import get_toc
 from mkdocs.structure.files import File
 
 import mkdocs_jupyter.convert
-import mkdocs_jupyter.plugin
 
 # 1. Notebooks are documentation pages -------------------------------------------------------
 _is_markdown_page = File.is_documentation_page
@@ -42,12 +43,6 @@ def _slugify(value: str) -> str:
     return slugify_unicode(value, "-")
 
 
-def _markdown_toc(markdown_source: str, toc_depth: int):
-    md = markdown.Markdown(extensions=[TocExtension(toc_depth=toc_depth, slugify=slugify_unicode)])
-    md.convert(markdown_source)
-    return md.toc_tokens
-
-
 def _heading_with_id(html: str, anchor_link_text: str = "¶") -> str:
     """A notebook heading with a Unicode id (nbconvert would percent-encode it)."""
     try:
@@ -62,10 +57,26 @@ def _heading_with_id(html: str, anchor_link_text: str = "¶") -> str:
 
 
 mkdocs_jupyter.convert.add_anchor_lower_id = _heading_with_id
-mkdocs_jupyter.plugin._get_markdown_toc = _markdown_toc
 
 
-# 3. Open in Colab and download links ----------------------------------------------------------
+_HEADING = re.compile(r'<h([1-6]) id="([^"]+)">(.*?)<a class="anchor-link"', re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _toc_tokens(html: str) -> list[dict]:
+    """The table of contents of a rendered notebook, nested by heading level."""
+    root: list[dict] = []
+    stack: list[dict] = []
+    for level, slug, inner in _HEADING.findall(html):
+        token = {"level": int(level), "id": slug, "name": _TAG.sub("", inner).strip(), "children": []}
+        while stack and stack[-1]["level"] >= token["level"]:
+            stack.pop()
+        (stack[-1]["children"] if stack else root).append(token)
+        stack.append(token)
+    return root
+
+
+# 4. Open in Colab and download links ----------------------------------------------------------
 LINK_TEXT = {
     "ru": ("Открыть в Colab", "Скачать блокнот (.ipynb)"),
     "en": ("Open in Colab", "Download the notebook (.ipynb)"),
@@ -89,6 +100,7 @@ def on_page_content(html, page, config, files):
     match = NOTEBOOK_LANGUAGE.search(src)
     if match is None:
         raise ValueError(f"notebook {src} must be named NAME.ru.ipynb or NAME.en.ipynb")
+    page.toc = get_toc(_toc_tokens(html))
     open_text, download_text = LINK_TEXT[match.group(1)]
     repo_path = f"{PurePosixPath(config['docs_dir']).name}/{src}"
     name = PurePosixPath(src).name

@@ -7,6 +7,8 @@ an English query returns Russian pages). Here each language keeps its own index:
 language's at ``search/``, every other language's at ``<locale>/search/`` with its locations made
 relative to that language's root, and that language's pages load it (material fetches the index
 from ``__config.base``).
+
+It also makes a query find other forms of its words (see ``on_post_page``).
 """
 
 from __future__ import annotations
@@ -51,10 +53,14 @@ def on_post_build(config):
 
 
 _BASE = re.compile(r'"base": "([^"]*)"')
+_WORKER = re.compile(r'"search": "([^"]*/workers/)(search\.[0-9a-f]+\.min\.js)"')
 
 
 def on_post_page(output, page, config):
+    # material's worker, wrapped so that a query word also matches its stem
+    # (docs/assets/javascripts/workers/stemming.js says why).
+    output = _WORKER.sub(lambda m: f'"search": "{m.group(1)}stemming.js?worker={m.group(2)}"', output, count=1)
     language, is_default = _language(config)
     if is_default:
         return output
-    return _BASE.sub(lambda m: f'"base": "{m.group(1)}/{language}"', output, count=1)
+    return _BASE.sub(lambda m: f'"base": "{m.group(1)}/{language}/"', output, count=1)

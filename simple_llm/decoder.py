@@ -28,7 +28,7 @@ class Decoder(nn.Module):
         - mask: optional, as in :class:`~simple_llm.MultiHeadAttention`.
         - output: ``(B, T, C)``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> block = Decoder(num_heads=4, emb_size=64, head_size=16, max_seq_len=32)
         >>> block(torch.randn(2, 5, 64)).shape

@@ -19,7 +19,7 @@ class FeedForward(nn.Module):
         - x: ``(B, T, C)``, float.
         - output: ``(B, T, C)``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> ff = FeedForward(emb_size=64)
         >>> ff(torch.randn(2, 5, 64)).shape

@@ -45,7 +45,7 @@ class HeadAttention(nn.Module):
           ``(B, T, T)`` (see :mod:`simple_llm.masks`). The causal mask is always applied.
         - output: ``(B, T, hs)``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> head = HeadAttention(emb_size=64, head_size=16, max_seq_len=32)
         >>> head(torch.randn(2, 5, 64)).shape

@@ -29,7 +29,7 @@ def padding_mask(lengths, max_len=None):
     Returns:
         ``(B, T)`` bool tensor, ``True`` for a real token (may be attended to).
 
-    Example:
+    Examples:
         >>> padding_mask([3, 1], max_len=4)
         tensor([[ True,  True,  True, False],
                 [ True, False, False, False]])

@@ -34,7 +34,7 @@ class MultiHeadAttention(nn.Module):
           always applied. A query that may attend to no key outputs zeros before ``proj``.
         - output: ``(B, T, C)``; with ``return_weights=True`` also weights ``(B, H, T, T)``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> mha = MultiHeadAttention(num_heads=4, emb_size=64, head_size=16, max_seq_len=32)
         >>> x = torch.randn(2, 5, 64)
@@ -63,7 +63,17 @@ class MultiHeadAttention(nn.Module):
 
     # --8<-- [start:forward]
     def forward(self, x, mask=None, return_weights=False):
-        """Attend causally over ``x``; returns ``out`` or ``(out, weights)``."""
+        """Attend causally over ``x``.
+
+        Args:
+            x: Input ``(B, T, C)``.
+            mask: Optional mask, ``True``/1 = may attend. Default: ``None`` (causal only).
+            return_weights: Also return the weights ``(B, H, T, T)`` (explicit path, which
+                materialises them). Default: ``False``.
+
+        Returns:
+            ``out`` ``(B, T, C)``, or ``(out, weights)`` if ``return_weights``.
+        """
         B, T = check_input(x, self.emb_size, self.max_seq_len)
         H, hs = self.num_heads, self.head_size
         qkv = self.qkv(x).view(B, T, 3, H, hs)  # (B, T, 3, H, hs)
@@ -122,7 +132,7 @@ class MultiHeadAttention(nn.Module):
             max_seq_len: Longest sequence ``T`` accepted.
             dropout: Dropout probability of the new module. Default: ``0.0``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> torch_mha = torch.nn.MultiheadAttention(64, 4, batch_first=True)
             >>> mha = MultiHeadAttention.from_torch(torch_mha, max_seq_len=32)
@@ -156,7 +166,7 @@ class MultiHeadAttention(nn.Module):
         Raises:
             ValueError: If ``H * hs != C`` (PyTorch requires ``head_dim == C / H``).
 
-        Example:
+        Examples:
             >>> mha = MultiHeadAttention(num_heads=4, emb_size=64, head_size=16, max_seq_len=32)
             >>> mha.to_torch()
             MultiheadAttention(

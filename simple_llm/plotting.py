@@ -52,7 +52,7 @@ def plot_attention_heads(weights, *, tokens=None, lang="ru", title=None, batch_i
     Returns:
         The ``matplotlib.figure.Figure``: up to 4 heads per row, one colour bar.
 
-    Example:
+    Examples:
         >>> import torch
         >>> weights = torch.softmax(torch.randn(2, 3, 3), dim=-1)
         >>> fig = plot_attention_heads(weights, tokens=["a", "b", "c"], lang="en")

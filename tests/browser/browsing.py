@@ -281,6 +281,8 @@ async () => {
     code: sample(".jp-InputArea-editor .highlight-ipynb pre, .jp-InputArea-editor pre"),
     output: sample(".jp-OutputArea-output pre"),
     prose: sample("article p"),
+    link: sample("article p a:not(.md-button)"),
+    button: sample("article .md-button:not(.md-button--primary)"),
     styled,
   };
 }

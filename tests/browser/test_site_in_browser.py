@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from html import unescape
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -48,6 +49,13 @@ def screenshot_name(path: str, scheme: str) -> str:
     return f"{language}-{bare.strip('/').replace('/', '_') or 'home'}-{scheme}.png"
 
 
+@pytest.fixture(scope="module")
+def visited(browsing, site_root):
+    """Every page, visited once in the light palette (the browser loads several at a time)."""
+    browsing.visit_all(PAGES, "light", screenshots=screenshots(site_root, "light"))
+    return browsing
+
+
 # The browser and the pages --------------------------------------------------------------------
 def test_chromium_is_installed():
     problem = chromium_problem()
@@ -64,8 +72,8 @@ def test_browser_checks_cover_every_built_page(site_root):
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_page_loads_offline_without_errors(browsing, path):
-    visit = browsing.visit(path)
+def test_page_loads_offline_without_errors(visited, path):
+    visit = visited.visit(path)
     assert visit.status == 200, f"/{path}: HTTP {visit.status}"
     outside = sorted({url for url in visit.requests if not is_local(url)})
     assert not outside, f"/{path} requests other hosts (blocked here; offline they fail): {outside}"
@@ -76,9 +84,9 @@ def test_page_loads_offline_without_errors(browsing, path):
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_every_mermaid_diagram_renders_to_svg_with_text(browsing, site_root, path):
+def test_every_mermaid_diagram_renders_to_svg_with_text(visited, site_root, path):
     expected = mermaid_blocks(static_html(site_root, path))
-    info = browsing.visit(path).info
+    info = visited.visit(path).info
     assert info["pendingMermaid"] == 0, f"/{path}: {info['pendingMermaid']} diagram(s) left as source"
     diagrams = info["diagrams"]
     assert len(diagrams) == expected, f"/{path}: {expected} diagram(s) in the HTML, {len(diagrams)} rendered"
@@ -90,9 +98,9 @@ def test_every_mermaid_diagram_renders_to_svg_with_text(browsing, site_root, pat
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_every_figure_is_visible(browsing, site_root, path):
+def test_every_figure_is_visible(visited, site_root, path):
     html = static_html(site_root, path)
-    images = browsing.visit(path).info["images"]
+    images = visited.visit(path).info["images"]
     if is_notebook_html(html):
         stored = len(re.findall(r'<img[^>]+src="data:image/png', html))
         assert sum(image["notebook"] for image in images) == stored, f"/{path}: not every figure is shown"
@@ -106,15 +114,15 @@ def test_every_figure_is_visible(browsing, site_root, path):
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_table_of_contents_links_land_on_headings(browsing, path):
-    toc = browsing.visit(path).info["toc"]
+def test_table_of_contents_links_land_on_headings(visited, path):
+    toc = visited.visit(path).info["toc"]
     broken = [link["href"] for link in toc if not link["found"]]
     assert not broken, f"/{path}: table of contents links to no heading: {broken}"
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_language_switcher_leads_to_the_same_page_and_back(browsing, server, path):
-    links = {link["lang"]: server.path_of(link["href"]) for link in browsing.visit(path).info["switcher"]}
+def test_language_switcher_leads_to_the_same_page_and_back(visited, server, path):
+    links = {link["lang"]: server.path_of(link["href"]) for link in visited.visit(path).info["switcher"]}
     assert set(links) == set(LANGUAGES), f"/{path}: the language switcher offers {sorted(links)}"
     own = language_of_path(path)
     for language in LANGUAGES:
@@ -122,7 +130,7 @@ def test_language_switcher_leads_to_the_same_page_and_back(browsing, server, pat
             f"/{path}: the {language} link leads to /{links[language]}, not the same page")
         if language == own:
             continue
-        other = browsing.visit(links[language])
+        other = visited.visit(links[language])
         assert other.status == 200, f"/{links[language]}: HTTP {other.status}"
         back = {link["lang"]: server.path_of(link["href"]) for link in other.info["switcher"]}
         assert back.get(own) == path, f"/{links[language]}: the {own} link leads to /{back.get(own)}"
@@ -146,9 +154,9 @@ def test_language_switcher_works_with_the_mouse(browsing, server):
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_colab_links_open_the_notebook_of_the_page_language(browsing, path):
+def test_colab_links_open_the_notebook_of_the_page_language(visited, path):
     language = language_of_path(path)
-    for href in browsing.visit(path).info["colab"]:
+    for href in visited.visit(path).info["colab"]:
         match = COLAB.fullmatch(href)
         assert match, f"/{path}: not a Colab link to this repository: {href}"
         owner, repo, repo_path = match.groups()
@@ -187,21 +195,33 @@ def russian_query(words: Counter) -> tuple[str, str]:
 
 
 def search(browsing, server, path: str, query: str) -> list[str]:
-    """Material's search box on ``path``: the site paths of its results."""
+    """Material's search box on ``path``: the site paths of the results for the whole ``query``."""
     page = browsing.new_page()
     try:
         page.goto(server.url(path))
+        meta = page.locator(".md-search-result__meta")
         box = page.locator("input.md-search__input")
         box.click()
-        box.press_sequentially(query, delay=20)
+        placeholder = meta.inner_text()
+        # The whole query at once (typed letter by letter, the results of its first letters show
+        # for a moment), then a key press: material searches on keyup.
+        box.fill(query)
+        box.press("End")
         try:
-            page.wait_for_selector(".md-search-result__item a", timeout=READY_TIMEOUT_MS)
+            page.wait_for_function(
+                "placeholder => document.querySelector('.md-search-result__meta').textContent.trim() !== placeholder",
+                arg=placeholder.strip(), timeout=READY_TIMEOUT_MS, polling=100)
         except Exception:
-            meta = page.locator(".md-search-result__meta").inner_text()
-            raise AssertionError(f"/{path}: searching {query!r} found nothing ({meta!r})") from None
+            raise AssertionError(f"/{path}: the search for {query!r} never answered ({meta.inner_text()!r})") from None
         hrefs = page.eval_on_selector_all(".md-search-result__item a", "links => links.map(a => a.href)")
+        if not hrefs:
+            raise AssertionError(f"/{path}: searching {query!r} found nothing ({meta.inner_text()!r})")
     finally:
         page.close()
+    # Material marks a result with the query words it matched (?h=...): a result of a shorter,
+    # half-typed query would carry that one. A match through the stem alone carries none.
+    highlighted = {parse_qs(urlsplit(href).query).get("h", [""])[0] for href in hrefs} - {""}
+    assert highlighted <= {query}, f"results of another query than {query!r}: {highlighted}"
     return [server.path_of(href) for href in hrefs]
 
 
@@ -225,26 +245,40 @@ def test_search_returns_pages_of_its_own_language_only(browsing, server, site_ro
 
 # Light and dark ---------------------------------------------------------------------------------
 def screenshot_pages(site: Path) -> list[str]:
-    """Each language's first notebook page and first other page with a diagram."""
+    """Each language's notebook page and other page with the most to look at (figures, diagrams)."""
+    def richness(path):
+        html = static_html(site, path)
+        return mermaid_blocks(html) + html.count("<img")
+
     chosen = []
     for language in LANGUAGES:
         own = [p for p in PAGES if language_of_path(p) == language]
         notebooks = [p for p in own if is_notebook_html(static_html(site, p))]
-        diagrams = [p for p in own if p not in notebooks and mermaid_blocks(static_html(site, p))]
-        chosen += notebooks[:1] + diagrams[:1]
+        others = [p for p in own if p not in notebooks and mermaid_blocks(static_html(site, p))]
+        for group in (notebooks, others):
+            if group:
+                chosen.append(max(group, key=richness))  # the first of the richest
     return chosen
 
 
+def screenshots(site: Path, scheme: str) -> dict[str, Path]:
+    return {path: SCREENSHOTS / screenshot_name(path, scheme) for path in screenshot_pages(site)}
+
+
 @pytest.mark.parametrize("scheme", SCHEMES)
-def test_figures_and_diagrams_are_readable_in_both_palettes(browsing, site_root, scheme):
-    shots = set(screenshot_pages(site_root))
+def test_figures_and_diagrams_are_readable_in_both_palettes(visited, site_root, scheme):
+    """Every page with a diagram or a figure in the light palette (all visited already); in the
+    dark one, those of the default language (the other language has the same diagrams and
+    figures: tests/docs) and the pages of the screenshots."""
+    shots = screenshots(site_root, scheme)
+    paths = [p for p in PAGES if p in shots or (
+        (scheme == "light" or language_of_path(p) == DEFAULT_LANGUAGE)
+        and (mermaid_blocks(static_html(site_root, p)) or "<img" in static_html(site_root, p)))]
     checked, problems = 0, []
-    for path in PAGES:
-        html = static_html(site_root, path)
-        if not (mermaid_blocks(html) or is_notebook_html(html) or "<img" in html or path in shots):
-            continue
-        shot = SCREENSHOTS / screenshot_name(path, scheme) if path in shots else None
-        visit = browsing.visit(path, scheme, screenshot=shot)
+    visits = [visited.visit(p) for p in paths] if scheme == "light" else visited.visit_all(
+        paths, scheme, screenshots=shots)
+    for visit in visits:
+        path = visit.path
         info, checked = visit.info, checked + 1
         if info["scheme"] != MATERIAL_SCHEME[scheme]:
             problems.append(f"/{path}: a {scheme} browser gets the {info['scheme']!r} palette")
@@ -262,22 +296,22 @@ def test_figures_and_diagrams_are_readable_in_both_palettes(browsing, site_root,
                 problems.append(f"{name} is dimmed or filtered: {image}")
             if (image["transparentShare"] or 0) > 0.05 and luminance(image["behind"]) < 0.5:
                 problems.append(f"{name} is transparent over a dark background: dark lines vanish")
-        for part in ("code", "output", "prose"):
+        for part in ("code", "output", "prose", "link", "button"):
             sample = info[part]
             if sample and contrast(sample["colour"], sample["background"]) < MIN_TEXT_CONTRAST:
                 problems.append(f"/{path} ({scheme}): {part} text contrast "
                                 f"{contrast(sample['colour'], sample['background']):.1f}: {sample}")
     assert checked, "no page with a figure or a diagram"
     assert not problems, "\n".join(problems)
-    for path in shots:
-        assert (SCREENSHOTS / screenshot_name(path, scheme)).is_file()
+    for shot in shots.values():
+        assert shot.is_file(), f"no screenshot {shot}"
 
 
 # Light pages --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", PAGES)
-def test_page_weight(browsing, site_root, path):
+def test_page_weight(visited, site_root, path):
     html = static_html(site_root, path)
-    info = browsing.visit(path).info
+    info = visited.visit(path).info
     row = {"html": info["htmlBytes"], "own_html": own_html_bytes(html), "css": 0, "js": 0, "images": 0,
            "other": 0, "load_ms": info["loadMs"]}
     for resource in info["resources"]:
@@ -310,7 +344,7 @@ def test_notebook_pages_share_one_jupyter_stylesheet(site_root):
     assert len(set(linked.values())) == 1, f"notebook pages link different Jupyter stylesheets: {linked}"
 
 
-def test_notebook_cells_keep_their_style(browsing, server, site_root):
+def test_notebook_cells_keep_their_style(visited, server, site_root):
     """A notebook page looks the same with its shared stylesheet as with the CSS inlined."""
     path = next(p for p in PAGES if is_notebook_html(static_html(site_root, p)))
     html = static_html(site_root, path)
@@ -319,13 +353,13 @@ def test_notebook_cells_keep_their_style(browsing, server, site_root):
     css = (site_root / path / link.group(1)).resolve().read_text(encoding="utf-8")
     inlined = html.replace(link.group(0), f'<style type="text/css">\n{css}\n</style>', 1)
 
-    shared = browsing.visit(path).info["styled"]
-    page = browsing.new_page()
+    shared = visited.visit(path).info["styled"]
+    page = visited.new_page()
     try:
         page.route(server.url(path), lambda route: route.fulfill(
             status=200, content_type="text/html; charset=utf-8", body=inlined))
         page.goto(server.url(path))
-        browsing.wait_ready(page)
+        visited.wait_ready(page)
         before = page.evaluate(INSPECT)["styled"]
     finally:
         page.close()
