@@ -1,12 +1,11 @@
 """One search index per language.
 
-Why this hook exists: mkdocs-static-i18n builds the languages one after the other into one site,
-and the search plugin writes ``search/search_index.json`` at each pass, so the last language's
-index overwrites the first's (or, with ``reconfigure_search``, one index mixes both languages and
-an English query returns Russian pages). Here each language keeps its own index: the default
-language's at ``search/``, every other language's at ``<locale>/search/`` with its locations made
-relative to that language's root, and that language's pages load it (material fetches the index
-from ``__config.base``).
+Why this hook exists: mkdocs-static-i18n builds the languages one after the other into one site
+and, at the end, writes one ``search/search_index.json`` holding every language's pages, so an
+English query returns Russian pages and the other way round. Here that index is split: the
+default language's pages stay at ``search/``, every other language's go to ``<locale>/search/``
+with their locations made relative to that language's root, and that language's pages load it
+(material fetches the index from ``__config.base``, set here to the language's root).
 
 It also makes a query find other forms of its words (see ``on_post_page``).
 """
@@ -19,37 +18,30 @@ from pathlib import Path
 
 from mkdocs.plugins import event_priority
 
-_indexes: dict[str, str] = {}
-
-
 def _language(config) -> tuple[str, bool]:
     i18n = config.plugins["i18n"]
-    default = i18n.default_language
-    return i18n.current_language, i18n.current_language == default
+    return i18n.current_language, i18n.current_language == i18n.default_language
 
 
-@event_priority(-50)  # after the search plugin wrote this pass's index, before i18n's next pass
+@event_priority(-110)  # after mkdocs-static-i18n (-100) has written the index of all languages
 def on_post_build(config):
-    language, is_default = _language(config)
+    i18n = config.plugins["i18n"]
+    others = [lang for lang in i18n.build_languages if lang != i18n.default_language]
     root_index = Path(config.site_dir) / "search" / "search_index.json"
-    data = root_index.read_text(encoding="utf-8")
-    if is_default:
-        _indexes[language] = data
-        return
-    index = json.loads(data)
-    prefix = f"{language}/"
-    index["docs"] = [
-        {**doc, "location": doc["location"][len(prefix):]}
-        for doc in index["docs"]
-        if doc["location"].startswith(prefix)
-    ]
-    index["config"]["lang"] = [language]
-    target = Path(config.site_dir) / language / "search" / "search_index.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(index, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-    default_data = next(iter(_indexes.values()), None)
-    if default_data is not None:  # the default language's pass ran first: put its index back
-        root_index.write_text(default_data, encoding="utf-8")
+    index = json.loads(root_index.read_text(encoding="utf-8"))
+    docs = index["docs"]
+
+    def write(path: Path, entries: list, langs: list) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {**index, "config": {**index["config"], "lang": langs}, "docs": entries}
+        path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+
+    for language in others:
+        prefix = f"{language}/"
+        entries = [{**d, "location": d["location"][len(prefix):]} for d in docs if d["location"].startswith(prefix)]
+        write(Path(config.site_dir) / language / "search" / "search_index.json", entries, [language])
+    own = [d for d in docs if not d["location"].startswith(tuple(f"{lang}/" for lang in others))]
+    write(root_index, own, index["config"]["lang"])
 
 
 _BASE = re.compile(r'"base": "([^"]*)"')
