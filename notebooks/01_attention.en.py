@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Attention from scratch
+# # Attention from scratch: the notebook
 #
 # The notebook of the chapter ["Attention from scratch"](../../chapters/01-attention/). We build
 # scaled dot-product attention step by step, check every shape, and at the end compare the result

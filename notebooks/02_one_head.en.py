@@ -1,5 +1,5 @@
 # %% [markdown]
-# # One attention head
+# # One attention head: the notebook
 #
 # The notebook of the chapter ["One attention head"](../../chapters/02-one-head/). In the [first
 # chapter](../../chapters/01-attention/) we built softmax(Q·Kᵀ / √hs)·V step by step; here the

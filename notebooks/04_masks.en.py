@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Attention masks
+# # Attention masks: the notebook
 #
 # The notebook of the chapter ["Attention masks"](../../chapters/04-masks/). The causal mask in
 # `MultiHeadAttention` is always on; on top of it you can pass your own `mask=…`: padding, a

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Seeing the heads
+# # Seeing the heads: the notebook
 #
 # The notebook of the chapter ["Seeing the heads"](../../chapters/05-seeing-heads/). We plot the
 # attention weights of every head of an untrained `MultiHeadAttention`, then train a tiny model
