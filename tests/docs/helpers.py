@@ -52,11 +52,6 @@ def sources() -> list[Path]:
     return sorted(SOURCES.glob("*.py"))
 
 
-def stems(paths) -> set[str]:
-    """``03_multi_head`` for ``03_multi_head.ru.py``: what a pair has in common."""
-    return {str(p.relative_to(p.parents[0])).split(".")[0] for p in paths}
-
-
 def strip_fenced(markdown: str) -> str:
     """Markdown without fenced code blocks (a ``#`` there is no heading)."""
     return re.sub(r"^(```|~~~).*?^\1", "", markdown, flags=re.S | re.M)
