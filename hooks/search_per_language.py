@@ -18,11 +18,6 @@ from pathlib import Path
 
 from mkdocs.plugins import event_priority
 
-def _language(config) -> tuple[str, bool]:
-    i18n = config.plugins["i18n"]
-    return i18n.current_language, i18n.current_language == i18n.default_language
-
-
 @event_priority(-110)  # after mkdocs-static-i18n (-100) has written the index of all languages
 def on_post_build(config):
     i18n = config.plugins["i18n"]
@@ -52,7 +47,8 @@ def on_post_page(output, page, config):
     # material's worker, wrapped so that a query word also matches its stem
     # (docs/assets/javascripts/workers/stemming.js says why).
     output = _WORKER.sub(lambda m: f'"search": "{m.group(1)}stemming.js?worker={m.group(2)}"', output, count=1)
-    language, is_default = _language(config)
-    if is_default:
+    i18n = config.plugins["i18n"]
+    language = i18n.current_language
+    if language == i18n.default_language:
         return output
     return _BASE.sub(lambda m: f'"base": "{m.group(1)}/{language}/"', output, count=1)
