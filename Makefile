@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup serve test notebooks bench browser clean
+.PHONY: setup serve test lint notebooks bench browser clean
 
 setup: $(VENV)/.installed
 
@@ -23,7 +23,12 @@ serve: setup
 browser:
 	@bash scripts/ensure_chromium.sh
 
-test: setup browser
+# Lint and format check first: a formatting slip fails in seconds, not after the notebooks.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup browser lint
 	$(PY) -m pytest
 
 # Re-execute every notebook from its notebooks/*.py source (after changing a source or the package).

@@ -269,7 +269,10 @@ def markdown(results, machine):
             f"{r['fwd_sdpa_over_nn_mha']:.2f}",
             f"{r['fwd_explicit_over_sdpa']:.2f}",
             f"{r['fwd_seed_loop_over_sdpa']:.2f}",
-        ] + [f"{c[name]['fwd_peak_mib']:.2f}" for name in ("ours", "sdpa", "nn_mha", "ours_explicit", "seed_loop")]
+        ] + [
+            f"{c[name]['fwd_peak_mib']:.2f}"
+            for name in ("ours", "sdpa", "nn_mha", "ours_explicit", "seed_loop")
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
@@ -285,7 +288,9 @@ def main():
     parser.add_argument("--quick", action="store_true", help="tiny shapes and few repeats (smoke test)")
     parser.add_argument("--out", default="docs/assets/benchmark/", help="output directory")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--repeats", type=int, default=None, help="most repeats per shape (default: 3 quick, 25 full)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="most repeats per shape (default: 3 quick, 25 full)"
+    )
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")

@@ -92,7 +92,8 @@ def _blocks(html: str) -> list[re.Match]:
     if article is None:
         return []
     return [
-        m for m in _STYLE.finditer(html, article.start(), article.end())
+        m
+        for m in _STYLE.finditer(html, article.start(), article.end())
         if "media=" not in m.group("attrs") and _css_end_state(m.group("css")) is not None
     ]
 
@@ -140,7 +141,7 @@ def on_post_build(config):
         for m in _blocks(html):
             if m.group("css") not in common:
                 continue
-            out.append(html[last:m.start()])
+            out.append(html[last : m.start()])
             if not linked:
                 out.append(link)
                 linked = True

@@ -18,14 +18,13 @@ Why this hook exists (each fix is silent when it is missing, so tests/docs check
 from __future__ import annotations
 
 import re
-from xml.etree import ElementTree
 from pathlib import PurePosixPath
-
-from markdown.extensions.toc import slugify_unicode
-from mkdocs.structure.toc import get_toc
-from mkdocs.structure.files import File
+from xml.etree import ElementTree
 
 import mkdocs_jupyter.convert
+from markdown.extensions.toc import slugify_unicode
+from mkdocs.structure.files import File
+from mkdocs.structure.toc import get_toc
 
 # 1. Notebooks are documentation pages -------------------------------------------------------
 _is_markdown_page = File.is_documentation_page
@@ -116,6 +115,4 @@ def on_page_content(html, page, config, files):
 
 # nbconvert's template loads MathJax from an empty URL (the pages use no LaTeX: formulas are
 # written in Unicode and code), which would be a request that fails.
-MATHJAX = re.compile(
-    r'<script src="">\s*</script>|<script type="text/x-mathjax-config">.*?</script>', re.S
-)
+MATHJAX = re.compile(r'<script src="">\s*</script>|<script type="text/x-mathjax-config">.*?</script>', re.S)

@@ -18,7 +18,9 @@ import re
 
 _SOURCE_LOOKUP = re.compile(r'\sdata-md-component="source"')
 _ALTERNATE = re.compile(r'[ \t]*<link rel="alternate" href="[^"]*" hreflang="[^"]*">\s*\n?')
-_MERMAID_SCRIPT = re.compile(r'[ \t]*<script src="[^"]*assets/vendor/mermaid/mermaid\.min\.js"></script>\s*\n?')
+_MERMAID_SCRIPT = re.compile(
+    r'[ \t]*<script src="[^"]*assets/vendor/mermaid/mermaid\.min\.js"></script>\s*\n?'
+)
 
 
 def on_post_page(output, page, config):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mkdocs.plugins import event_priority
 
+
 @event_priority(-110)  # after mkdocs-static-i18n (-100) has written the index of all languages
 def on_post_build(config):
     i18n = config.plugins["i18n"]
@@ -33,7 +34,9 @@ def on_post_build(config):
 
     for language in others:
         prefix = f"{language}/"
-        entries = [{**d, "location": d["location"][len(prefix):]} for d in docs if d["location"].startswith(prefix)]
+        entries = [
+            {**d, "location": d["location"][len(prefix) :]} for d in docs if d["location"].startswith(prefix)
+        ]
         write(Path(config.site_dir) / language / "search" / "search_index.json", entries, [language])
     own = [d for d in docs if not d["location"].startswith(tuple(f"{lang}/" for lang in others))]
     write(root_index, own, index["config"]["lang"])
@@ -46,7 +49,9 @@ _WORKER = re.compile(r'"search": "([^"]*/workers/)(search\.[0-9a-f]+\.min\.js)"'
 def on_post_page(output, page, config):
     # material's worker, wrapped so that a query word also matches its stem
     # (docs/assets/javascripts/workers/stemming.js says why).
-    output = _WORKER.sub(lambda m: f'"search": "{m.group(1)}stemming.js?worker={m.group(2)}"', output, count=1)
+    output = _WORKER.sub(
+        lambda m: f'"search": "{m.group(1)}stemming.js?worker={m.group(2)}"', output, count=1
+    )
     i18n = config.plugins["i18n"]
     language = i18n.current_language
     if language == i18n.default_language:

@@ -10,9 +10,15 @@
 
 # %%
 # Colab has no simple_llm yet: install it from the project repository (does nothing locally).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## The input and three projections
@@ -75,6 +81,7 @@ for size in (4, 16, 64, 256):
 # row it is nearly zero: the gradient does not reach Q and K. Let us measure the mean largest
 # weight of a row and the norm of J for rows of T = 16 scores, without and with the scale.
 
+
 # %%
 def saturation(size, scale, rows=500, length=16):
     """Mean largest weight and mean norm of the softmax Jacobian over rows of scores."""
@@ -84,8 +91,9 @@ def saturation(size, scale, rows=500, length=16):
     jac = torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)  # (rows, length, length)
     return p.amax(dim=-1).mean().item(), torch.linalg.matrix_norm(jac).mean().item()
 
+
 _ = torch.manual_seed(0)
-sizes = [2 ** i for i in range(11)]  # hs = 1 … 1024
+sizes = [2**i for i in range(11)]  # hs = 1 … 1024
 raw = [saturation(s, scale=False) for s in sizes]
 scaled = [saturation(s, scale=True) for s in sizes]
 print("  hs | max weight, raw |  scaled | norm of J, raw |  scaled")

@@ -10,9 +10,15 @@
 
 # %%
 # В Colab пакета simple_llm ещё нет: установить его из репозитория проекта (локально ничего не делает).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## Вход и три проекции
@@ -75,6 +81,7 @@ for size in (4, 16, 64, 256):
 # нулевая: градиент до Q и K не доходит. Посчитаем средний максимальный вес строки и норму J
 # для строк из T = 16 оценок, без масштаба и с ним.
 
+
 # %%
 def saturation(size, scale, rows=500, length=16):
     """Средний максимальный вес и средняя норма якобиана softmax по строкам оценок."""
@@ -84,8 +91,9 @@ def saturation(size, scale, rows=500, length=16):
     jac = torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)  # (rows, length, length)
     return p.amax(dim=-1).mean().item(), torch.linalg.matrix_norm(jac).mean().item()
 
+
 _ = torch.manual_seed(0)
-sizes = [2 ** i for i in range(11)]  # hs = 1 … 1024
+sizes = [2**i for i in range(11)]  # hs = 1 … 1024
 raw = [saturation(s, scale=False) for s in sizes]
 scaled = [saturation(s, scale=True) for s in sizes]
 print("  hs | макс. вес без | с масштабом | норма J без | с масштабом")

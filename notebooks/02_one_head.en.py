@@ -10,9 +10,15 @@
 
 # %%
 # Colab has no simple_llm yet: install it from the project repository (does nothing locally).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## The HeadAttention module
@@ -82,6 +88,7 @@ print("weight of the future for query 0 with −∞:", round(weights[0, 1:].sum(
 # the keys, a weighted sum of values. The output and the weights must equal `head(x)` and
 # `head.get_attention_weights(x)`.
 
+
 # %%
 def head_by_hand(head, x):
     T = x.size(1)
@@ -91,11 +98,14 @@ def head_by_hand(head, x):
     weights = scores.masked_fill(future, float("-inf")).softmax(dim=-1)  # (B, T, T)
     return weights @ v, weights  # (B, T, hs), (B, T, T)
 
+
 x = torch.randn(2, 6, C)  # (B, T, C)
 out, weights = head_by_hand(head, x)
 torch.testing.assert_close(head(x), out)
 torch.testing.assert_close(head.get_attention_weights(x), weights)
-print("output", tuple(out.shape), "and weights", tuple(weights.shape), "match HeadAttention")  # (B, T, hs), (B, T, T)
+print(
+    "output", tuple(out.shape), "and weights", tuple(weights.shape), "match HeadAttention"
+)  # (B, T, hs), (B, T, T)
 
 # %% [markdown]
 # ## Causality in action
@@ -134,7 +144,7 @@ print("first row:", [round(p, 3) for p in w[0, 0].tolist()])  # query 0 sees onl
 # diagonal is zero. `plot_attention_heads` expects (H, T, T); one head's weights (1, T, T) are H = 1.
 
 # %%
-tokens = "the cat sat on the mat".split()
+tokens = ["the", "cat", "sat", "on", "the", "mat"]
 _ = torch.manual_seed(1)
 x_words = torch.randn(1, len(tokens), C)  # (B=1, T=6, C): one embedding per word
 w = head.get_attention_weights(x_words)  # (1, T, T), read as (H=1, T, T)

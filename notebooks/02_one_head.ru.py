@@ -10,9 +10,15 @@
 
 # %%
 # В Colab пакета simple_llm ещё нет: установить его из репозитория проекта (локально ничего не делает).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## Модуль HeadAttention
@@ -82,6 +88,7 @@ print("вес будущего у запроса 0 с −∞:", round(weights[0,
 # взвешенная сумма значений. Выход и веса должны совпасть с `head(x)` и
 # `head.get_attention_weights(x)`.
 
+
 # %%
 def head_by_hand(head, x):
     T = x.size(1)
@@ -91,11 +98,14 @@ def head_by_hand(head, x):
     weights = scores.masked_fill(future, float("-inf")).softmax(dim=-1)  # (B, T, T)
     return weights @ v, weights  # (B, T, hs), (B, T, T)
 
+
 x = torch.randn(2, 6, C)  # (B, T, C)
 out, weights = head_by_hand(head, x)
 torch.testing.assert_close(head(x), out)
 torch.testing.assert_close(head.get_attention_weights(x), weights)
-print("выход", tuple(out.shape), "и веса", tuple(weights.shape), "совпадают с HeadAttention")  # (B, T, hs), (B, T, T)
+print(
+    "выход", tuple(out.shape), "и веса", tuple(weights.shape), "совпадают с HeadAttention"
+)  # (B, T, hs), (B, T, T)
 
 # %% [markdown]
 # ## Каузальность на деле
@@ -134,7 +144,7 @@ print("первая строка:", [round(p, 3) for p in w[0, 0].tolist()])  # 
 # `plot_attention_heads` ждёт (H, T, T); у одной головы веса (1, T, T) — это H = 1.
 
 # %%
-tokens = "кот сел на тёплый мягкий коврик".split()
+tokens = ["кот", "сел", "на", "тёплый", "мягкий", "коврик"]
 _ = torch.manual_seed(1)
 x_words = torch.randn(1, len(tokens), C)  # (B=1, T=6, C): по эмбеддингу на слово
 w = head.get_attention_weights(x_words)  # (1, T, T), читаем как (H=1, T, T)

@@ -10,9 +10,15 @@
 
 # %%
 # Colab has no simple_llm yet: install it from the project repository (does nothing locally).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## The module and its input
@@ -22,9 +28,10 @@ if importlib.util.find_spec("simple_llm") is None:
 
 # %%
 import math
+
 import torch
-import torch.nn.functional as F
 from IPython.display import Markdown
+
 from simple_llm import MultiHeadAttention, plot_attention_heads
 
 _ = torch.manual_seed(0)
@@ -83,9 +90,11 @@ print("rows of weights sum to 1:", True)
 y = weights @ v  # (B, H, T, hs)
 merged = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H*hs)
 out = mha.proj(merged)  # (B, T, C)
-shapes += [("y = weights @ v", tuple(y.shape), "(B, H, T, hs)"),
-           ("transpose(1, 2).reshape(B, T, H·hs)", tuple(merged.shape), "(B, T, H·hs)"),
-           ("out = mha.proj(...)", tuple(out.shape), "(B, T, C)")]
+shapes += [
+    ("y = weights @ v", tuple(y.shape), "(B, H, T, hs)"),
+    ("transpose(1, 2).reshape(B, T, H·hs)", tuple(merged.shape), "(B, T, H·hs)"),
+    ("out = mha.proj(...)", tuple(out.shape), "(B, T, C)"),
+]
 print(tuple(out.shape))  # (B, T, C)
 
 # %% [markdown]
@@ -110,14 +119,14 @@ print("hand-built == MultiHeadAttention:", True)
 # %% [markdown]
 # ## Separate heads and the fused projection: the same parameters
 #
-# `mha._heads` (as in the original project) are views of the heads: each reads its own rows of
+# `mha.heads` (`mha.heads` in the original project, which still works) are views of the heads: each reads its own rows of
 # `mha.qkv.weight`, there is no copy of the weights. The heads' outputs, concatenated and passed
 # through `proj`, give the same result.
 
 # %%
-per_head = torch.cat([head(x) for head in mha._heads], dim=-1)  # (B, T, H*hs)
+per_head = torch.cat([head(x) for head in mha.heads], dim=-1)  # (B, T, H*hs)
 torch.testing.assert_close(mha.proj(per_head), mha(x), rtol=1e-12, atol=1e-12)
-w_q0 = mha._heads[0].weights[0]  # (hs, C)
+w_q0 = mha.heads[0].weights[0]  # (hs, C)
 shares = w_q0.untyped_storage().data_ptr() == mha.qkv.weight.untyped_storage().data_ptr()
 print("separate heads == fused path:", True)
 print("head 0 weights live in mha.qkv.weight:", shares)
@@ -133,7 +142,9 @@ torch_mha = mha.to_torch()
 future = ~causal  # True = masked out, the PyTorch convention
 theirs, _ = torch_mha(x, x, x, attn_mask=future, need_weights=False)
 torch.testing.assert_close(theirs, mha(x), rtol=1e-12, atol=1e-12)
-back = MultiHeadAttention.from_torch(torch.nn.MultiheadAttention(C, H, batch_first=True).double(), max_seq_len=16)
+back = MultiHeadAttention.from_torch(
+    torch.nn.MultiheadAttention(C, H, batch_first=True).double(), max_seq_len=16
+)
 ref, _ = back.to_torch()(x, x, x, attn_mask=future, need_weights=False)
 torch.testing.assert_close(back(x), ref, rtol=1e-12, atol=1e-12)
 print("MultiHeadAttention == torch.nn.MultiheadAttention (both ways):", True)
@@ -154,10 +165,12 @@ print(f"C = {C}: {n_params} parameters = 4·{C}² + 4·{C}")
 # We count multiply-adds (2 FLOPs each): projections `2·T·C·4C`, scores and weighting
 # `2·2·H·T²·hs`. With `H·hs = C` the second term is `4·T²·C` whatever the number of heads.
 
+
 # %%
 def flops(T, C, H):
     hs = C // H
     return {"projections": 2 * T * C * 4 * C, "attention": 2 * 2 * H * T * T * hs}
+
 
 for heads in (1, 2, 4, 8):
     print(f"H = {heads}:", flops(T=256, C=512, H=heads))
@@ -168,13 +181,17 @@ print("T doubled: attention ×", flops(512, 512, 8)["attention"] // flops(256, 5
 # ## The heads' weights in a figure
 #
 # The weights of every head, obtained as in the original project:
-# `[head.get_attention_weights(x) for head in mha._heads]`. One colour scale for all heads.
+# `[head.get_attention_weights(x) for head in mha.heads]`. One colour scale for all heads.
 # The module is untrained, so the maps look alike: chapter 5 shows how heads specialise after
 # training.
 
 # %%
 with torch.no_grad():
-    per_head_weights = [head.get_attention_weights(x) for head in mha._heads]  # H x (B, T, T)
+    per_head_weights = [head.get_attention_weights(x) for head in mha.heads]  # H x (B, T, T)
 tokens = ["the", "cat", "sat", "on", "the", "mat"]
-print("weights of the last query, per head:", [[round(float(v), 2) for v in w[0, -1]] for w in per_head_weights])
-plot_attention_heads(per_head_weights, tokens=tokens, lang="en", title="Attention weights of an untrained module")
+print(
+    "weights of the last query, per head:", [[round(float(v), 2) for v in w[0, -1]] for w in per_head_weights]
+)
+plot_attention_heads(
+    per_head_weights, tokens=tokens, lang="en", title="Attention weights of an untrained module"
+)

@@ -10,9 +10,15 @@
 
 # %%
 # В Colab пакета simple_llm ещё нет: установить его из репозитория проекта (локально ничего не делает).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## Модуль и вход
@@ -22,9 +28,10 @@ if importlib.util.find_spec("simple_llm") is None:
 
 # %%
 import math
+
 import torch
-import torch.nn.functional as F
 from IPython.display import Markdown
+
 from simple_llm import MultiHeadAttention, plot_attention_heads
 
 _ = torch.manual_seed(0)
@@ -83,9 +90,11 @@ print("строки весов в сумме дают 1:", True)
 y = weights @ v  # (B, H, T, hs)
 merged = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H*hs)
 out = mha.proj(merged)  # (B, T, C)
-shapes += [("y = weights @ v", tuple(y.shape), "(B, H, T, hs)"),
-           ("transpose(1, 2).reshape(B, T, H·hs)", tuple(merged.shape), "(B, T, H·hs)"),
-           ("out = mha.proj(...)", tuple(out.shape), "(B, T, C)")]
+shapes += [
+    ("y = weights @ v", tuple(y.shape), "(B, H, T, hs)"),
+    ("transpose(1, 2).reshape(B, T, H·hs)", tuple(merged.shape), "(B, T, H·hs)"),
+    ("out = mha.proj(...)", tuple(out.shape), "(B, T, C)"),
+]
 print(tuple(out.shape))  # (B, T, C)
 
 # %% [markdown]
@@ -110,14 +119,14 @@ print("ручная сборка == MultiHeadAttention:", True)
 # %% [markdown]
 # ## Головы по отдельности и общая проекция: одни и те же параметры
 #
-# `mha._heads` (как в исходном проекте) — представления голов: каждая читает свои строки
+# `mha.heads` (в исходном проекте `mha._heads`, это имя тоже работает) — представления голов: каждая читает свои строки
 # `mha.qkv.weight`, копий весов нет. Выходы голов, склеенные и пропущенные через `proj`, дают
 # тот же результат.
 
 # %%
-per_head = torch.cat([head(x) for head in mha._heads], dim=-1)  # (B, T, H*hs)
+per_head = torch.cat([head(x) for head in mha.heads], dim=-1)  # (B, T, H*hs)
 torch.testing.assert_close(mha.proj(per_head), mha(x), rtol=1e-12, atol=1e-12)
-w_q0 = mha._heads[0].weights[0]  # (hs, C)
+w_q0 = mha.heads[0].weights[0]  # (hs, C)
 shares = w_q0.untyped_storage().data_ptr() == mha.qkv.weight.untyped_storage().data_ptr()
 print("головы по отдельности == общий путь:", True)
 print("веса головы 0 лежат в mha.qkv.weight:", shares)
@@ -133,7 +142,9 @@ torch_mha = mha.to_torch()
 future = ~causal  # True = masked out, the PyTorch convention
 theirs, _ = torch_mha(x, x, x, attn_mask=future, need_weights=False)
 torch.testing.assert_close(theirs, mha(x), rtol=1e-12, atol=1e-12)
-back = MultiHeadAttention.from_torch(torch.nn.MultiheadAttention(C, H, batch_first=True).double(), max_seq_len=16)
+back = MultiHeadAttention.from_torch(
+    torch.nn.MultiheadAttention(C, H, batch_first=True).double(), max_seq_len=16
+)
 ref, _ = back.to_torch()(x, x, x, attn_mask=future, need_weights=False)
 torch.testing.assert_close(back(x), ref, rtol=1e-12, atol=1e-12)
 print("MultiHeadAttention == torch.nn.MultiheadAttention (в обе стороны):", True)
@@ -154,10 +165,12 @@ print(f"C = {C}: параметров {n_params} = 4·{C}² + 4·{C}")
 # Считаем умножения-сложения (FLOPs = 2 на каждое): проекции `2·T·C·4C`, оценки и взвешивание
 # `2·2·H·T²·hs`. При `H·hs = C` второе слагаемое равно `4·T²·C` при любом числе голов.
 
+
 # %%
 def flops(T, C, H):
     hs = C // H
     return {"проекции": 2 * T * C * 4 * C, "внимание": 2 * 2 * H * T * T * hs}
+
 
 for heads in (1, 2, 4, 8):
     print(f"H = {heads}:", flops(T=256, C=512, H=heads))
@@ -168,13 +181,15 @@ print("рост T вдвое: внимание ×", flops(512, 512, 8)["вним
 # ## Веса голов на рисунке
 #
 # Веса каждой головы — так, как их получали в исходном проекте:
-# `[head.get_attention_weights(x) for head in mha._heads]`. Шкала цвета общая для всех голов.
+# `[head.get_attention_weights(x) for head in mha.heads]`. Шкала цвета общая для всех голов.
 # Модуль не обучен, поэтому картины похожи: как головы специализируются после обучения,
 # показано в главе 5.
 
 # %%
 with torch.no_grad():
-    per_head_weights = [head.get_attention_weights(x) for head in mha._heads]  # H x (B, T, T)
+    per_head_weights = [head.get_attention_weights(x) for head in mha.heads]  # H x (B, T, T)
 tokens = ["кошка", "села", "на", "тёплый", "коврик", "."]
-print("веса последнего запроса по головам:", [[round(float(v), 2) for v in w[0, -1]] for w in per_head_weights])
+print(
+    "веса последнего запроса по головам:", [[round(float(v), 2) for v in w[0, -1]] for w in per_head_weights]
+)
 plot_attention_heads(per_head_weights, tokens=tokens, lang="ru", title="Веса внимания необученного модуля")

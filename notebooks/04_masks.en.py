@@ -13,9 +13,15 @@
 
 # %%
 # Colab has no simple_llm yet: install it from the project repository (does nothing locally).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## The module and the causal mask
@@ -91,13 +97,16 @@ show(w[0, 0] > 0)
 # mask combined with the causal one, −∞ in the blocked places, softmax over the keys, heads put
 # back together and the output projection. The functions `heads` and `merge` are reused below.
 
+
 # %%
 def heads(x):
     qkv = mha.qkv(x).view(x.size(0), x.size(1), 3, H, hs)  # (B, T, 3, H, hs)
     return qkv.permute(2, 0, 3, 1, 4)  # (3, B, H, T, hs): q, k, v
 
+
 def merge(y):
     return mha.proj(y.transpose(1, 2).reshape(y.size(0), y.size(2), H * hs))  # (B, T, C)
+
 
 q, k, v = heads(x)  # (B, H, T, hs) each
 scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, H, T, T)

@@ -13,9 +13,15 @@
 
 # %%
 # В Colab пакета simple_llm ещё нет: установить его из репозитория проекта (локально ничего не делает).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## Модуль и каузальная маска
@@ -91,13 +97,16 @@ show(w[0, 0] > 0)
 # маски пользователя с каузальной, −∞ на закрытых местах, softmax по ключам, сборка голов и
 # выходная проекция. Функции `heads` и `merge` пригодятся и дальше.
 
+
 # %%
 def heads(x):
     qkv = mha.qkv(x).view(x.size(0), x.size(1), 3, H, hs)  # (B, T, 3, H, hs)
     return qkv.permute(2, 0, 3, 1, 4)  # (3, B, H, T, hs): q, k, v
 
+
 def merge(y):
     return mha.proj(y.transpose(1, 2).reshape(y.size(0), y.size(2), H * hs))  # (B, T, C)
+
 
 q, k, v = heads(x)  # (B, H, T, hs) каждый
 scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, H, T, T)

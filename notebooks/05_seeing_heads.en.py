@@ -11,9 +11,15 @@
 
 # %%
 # Colab has no simple_llm yet: install it from the project repository (does nothing locally).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## The task: two offsets
@@ -60,13 +66,16 @@ print("answer t − 3: ", targets(x_test)[0, K:, 1].tolist(), "(from position 3)
 # is no feed-forward network: everything the model knows about other tokens comes through
 # attention.
 
+
 # %%
 class Tiny(nn.Module):
     def __init__(self):
         super().__init__()
         self.tok = nn.Embedding(V, C)  # token -> (C,)
         self.pos = nn.Embedding(T, C)  # position -> (C,)
-        self.attn = simple_llm.MultiHeadAttention(num_heads=H, emb_size=C, head_size=hs, max_seq_len=T, dropout=0.0)
+        self.attn = simple_llm.MultiHeadAttention(
+            num_heads=H, emb_size=C, head_size=hs, max_seq_len=T, dropout=0.0
+        )
         self.out = nn.Linear(C, len(OFFSETS) * V)
 
     def embed(self, x):
@@ -90,6 +99,7 @@ print(tuple(model(x_test).shape))  # (B, T, 2, V)
 # describe a head with one number, we average its weight on the diagonal t − k: how much
 # attention query t gives to the token exactly k steps back (over queries t ≥ 3 and all test
 # sequences).
+
 
 # %%
 def accuracy(model, x, mask=None):

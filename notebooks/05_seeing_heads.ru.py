@@ -12,9 +12,15 @@
 
 # %%
 # В Colab пакета simple_llm ещё нет: установить его из репозитория проекта (локально ничего не делает).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## Задача: два смещения
@@ -60,13 +66,16 @@ print("ответ t − 3: ", targets(x_test)[0, K:, 1].tolist(), "(с пози�
 # остаточной связью и линейная голова, выдающая два распределения по словарю. Полносвязной сети
 # нет: всё, что модель знает о соседях, приходит только через внимание.
 
+
 # %%
 class Tiny(nn.Module):
     def __init__(self):
         super().__init__()
         self.tok = nn.Embedding(V, C)  # токен -> (C,)
         self.pos = nn.Embedding(T, C)  # позиция -> (C,)
-        self.attn = simple_llm.MultiHeadAttention(num_heads=H, emb_size=C, head_size=hs, max_seq_len=T, dropout=0.0)
+        self.attn = simple_llm.MultiHeadAttention(
+            num_heads=H, emb_size=C, head_size=hs, max_seq_len=T, dropout=0.0
+        )
         self.out = nn.Linear(C, len(OFFSETS) * V)
 
     def embed(self, x):
@@ -89,6 +98,7 @@ print(tuple(model(x_test).shape))  # (B, T, 2, V)
 # Точность — доля верных ответов на позициях t ≥ 3, отдельно для каждого выхода. Чтобы описать
 # голову одним числом, усредним её вес на диагонали t − k: сколько внимания запрос t отдаёт
 # токену ровно на k шагов назад (по запросам t ≥ 3 и по всем тестовым последовательностям).
+
 
 # %%
 def accuracy(model, x, mask=None):

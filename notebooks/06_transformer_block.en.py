@@ -12,9 +12,15 @@
 
 # %%
 # Colab has no simple_llm yet: install it from the project repository (does nothing locally).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## Sizes and input
@@ -25,7 +31,7 @@ if importlib.util.find_spec("simple_llm") is None:
 # %%
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
 from simple_llm import Decoder, FeedForward
 
 _ = torch.manual_seed(0)
@@ -181,10 +187,13 @@ print(f"post-LN vs pre-LN on the same weights, largest difference: {gap:.3f}")
 # the norm of the gradient at the input divided by the norm of the gradient at the output (the row
 # N = 8 is a stack of eight blocks).
 
+
 # %%
 def input_grad(norm_first, N):
     _ = torch.manual_seed(0)
-    stack = nn.Sequential(*[Decoder(H, C, hs, T, dropout=0.0, norm_first=norm_first) for _ in range(N)]).double()
+    stack = nn.Sequential(
+        *[Decoder(H, C, hs, T, dropout=0.0, norm_first=norm_first) for _ in range(N)]
+    ).double()
     x = torch.randn(B, T, C, dtype=torch.float64, requires_grad=True)
     g = torch.randn(B, T, C, dtype=torch.float64)  # the gradient arriving at the output
     (stack(x) * g).sum().backward()

@@ -11,9 +11,15 @@
 
 # %%
 # В Colab пакета simple_llm ещё нет: установить его из репозитория проекта (локально ничего не делает).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## Размеры и вход
@@ -24,7 +30,7 @@ if importlib.util.find_spec("simple_llm") is None:
 # %%
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
 from simple_llm import Decoder, FeedForward
 
 _ = torch.manual_seed(0)
@@ -179,10 +185,13 @@ print(f"post-LN и pre-LN на одних весах, наибольшая ра�
 # стопку из N блоков, возьмём случайную линейную функцию потерь и измерим норму градиента по
 # входу, делённую на норму градиента на выходе (строка N = 8 — стопка из восьми блоков).
 
+
 # %%
 def input_grad(norm_first, N):
     _ = torch.manual_seed(0)
-    stack = nn.Sequential(*[Decoder(H, C, hs, T, dropout=0.0, norm_first=norm_first) for _ in range(N)]).double()
+    stack = nn.Sequential(
+        *[Decoder(H, C, hs, T, dropout=0.0, norm_first=norm_first) for _ in range(N)]
+    ).double()
     x = torch.randn(B, T, C, dtype=torch.float64, requires_grad=True)
     g = torch.randn(B, T, C, dtype=torch.float64)  # градиент, пришедший на выход
     (stack(x) * g).sum().backward()

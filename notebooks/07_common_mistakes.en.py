@@ -12,9 +12,15 @@
 
 # %%
 # Colab has no simple_llm yet: install it from the project repository (does nothing locally).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## The reference
@@ -24,7 +30,9 @@ if importlib.util.find_spec("simple_llm") is None:
 
 # %%
 import math
+
 import torch
+
 from simple_llm import Decoder, FeedForward, MultiHeadAttention
 
 _ = torch.manual_seed(0)
@@ -43,23 +51,29 @@ print("MultiHeadAttention == nn.MultiheadAttention:", tuple(reference.shape))  #
 # attention weights, merging the heads, output projection. The broken variants below replace one
 # part each.
 
+
 # %%
 def project_and_split(x):
     qkv = mha.qkv(x).view(x.size(0), x.size(1), 3, H, hs)  # (B, T, 3, H, hs)
     return qkv.permute(2, 0, 3, 1, 4)  # (B, H, T, hs) each
 
+
 def scores_of(q, k):
     return q @ k.transpose(-2, -1) / math.sqrt(hs)  # (..., T, T)
+
 
 def weights_of(q, k):
     return scores_of(q, k).masked_fill(~causal, float("-inf")).softmax(dim=-1)  # (B, H, T, T)
 
+
 def merge(y):
     return y.transpose(1, 2).reshape(y.size(0), y.size(2), H * hs)  # (B, T, H*hs)
+
 
 def attention(x, weights_fn=weights_of, merge_fn=merge, after_merge=mha.proj):
     q, k, v = project_and_split(x)  # (B, H, T, hs) each
     return after_merge(merge_fn(weights_fn(q, k) @ v))  # (B, T, C)
+
 
 torch.testing.assert_close(attention(x), reference)
 print("hand-built == reference:", tuple(attention(x).shape))  # (B, T, C)
@@ -71,11 +85,13 @@ print("hand-built == reference:", tuple(attention(x).shape))  # (B, T, C)
 # outputs (chapter 2); the output equals the reference (chapter 3). `run_check` calls a check
 # inside `try/except AssertionError` and prints "passed" or "caught: …".
 
+
 # %%
 def check_rows_sum_to_one(weights):
     deviation = (weights.sum(dim=-1) - 1).abs().max().item()
     if not deviation < 1e-9:  # NaN does not pass either
         raise AssertionError(f"rows of the weights do not sum to 1 (deviation {deviation:.3f})")
+
 
 def check_causal(fn):
     x_changed = x.clone()
@@ -84,6 +100,7 @@ def check_causal(fn):
     if not change < 1e-9:
         raise AssertionError(f"the future leaks into the past (shift {change:.3f})")
 
+
 def check_equal(out, expected):
     if out.shape != expected.shape:
         raise AssertionError(f"shape {tuple(out.shape)} instead of {tuple(expected.shape)}")
@@ -91,12 +108,14 @@ def check_equal(out, expected):
     if not diff < 1e-9:
         raise AssertionError(f"output differs from the reference (by up to {diff:.3f})")
 
+
 def run_check(label, check, *args):
     try:
         check(*args)
         print(f"{label}: passed")
     except AssertionError as err:
         print(f"{label}: caught: {err}")
+
 
 q, k, v = project_and_split(x)  # (B, H, T, hs) each
 run_check("reference, rows", check_rows_sum_to_one, weights_of(q, k))
@@ -110,15 +129,19 @@ run_check("reference, comparison", check_equal, attention(x), reference)
 # expects all `C` features, is applied. The dimensions do not match and PyTorch fails with a
 # `RuntimeError`. The right order: first the projection `C → 3·H·hs`, then the split.
 
+
 # %%
 def split_then_project(x):
     parts = x.view(B, T, H, C // H)  # (B, T, H, C/H): the raw input cut into heads
     return parts @ mha.qkv.weight.T  # the projection expects C features
 
+
 try:
     split_then_project(x)
 except RuntimeError:
-    print(f"caught: RuntimeError, a piece has {C // H} features, the projection expects C = {mha.qkv.in_features}")
+    print(
+        f"caught: RuntimeError, a piece has {C // H} features, the projection expects C = {mha.qkv.in_features}"
+    )
 print("correct:", tuple(mha.qkv(x).shape), "->", tuple(q.shape))  # (B, T, 3*H*hs) -> (B, H, T, hs)
 
 # %% [markdown]
@@ -128,6 +151,7 @@ print("correct:", tuple(mha.qkv(x).shape), "->", tuple(q.shape))  # (B, T, 3*H*h
 # sharper, and the output drifts from the reference. The variance check of chapter 1 catches it:
 # for queries and keys with variance 1 the scores must have a variance of about 1.
 
+
 # %%
 def check_score_variance(score_fn):
     g = torch.Generator().manual_seed(1)
@@ -136,11 +160,14 @@ def check_score_variance(score_fn):
     if not abs(variance - 1) < 0.2:
         raise AssertionError(f"score variance {variance:.1f} instead of 1")
 
+
 def scores_without_scale(q, k):
     return q @ k.transpose(-2, -1)  # (..., T, T), forgot / √hs
 
+
 def weights_without_scale(q, k):
     return scores_without_scale(q, k).masked_fill(~causal, float("-inf")).softmax(dim=-1)  # (B, H, T, T)
+
 
 run_check("with the scale", check_score_variance, scores_of)
 run_check("no scale", check_score_variance, scores_without_scale)
@@ -154,12 +181,15 @@ run_check("no scale, comparison", check_equal, attention(x, weights_fn=weights_w
 # computes `−∞ / −∞` and gives NaN. Over the query axis (−2) the columns sum to 1 instead of the
 # rows, and the denominator collects future queries: earlier outputs depend on the future.
 
+
 # %%
 def weights_softmax_over(dim):
     def weights(q, k):
         scores = scores_of(q, k).masked_fill(~causal, float("-inf"))  # (B, H, T, T)
         return scores.softmax(dim=dim)  # only dim=-1 is right
+
     return weights
+
 
 for dim in (0, 1, -2):
     run_check(f"dim={dim}, rows", check_rows_sum_to_one, weights_softmax_over(dim)(q, k))
@@ -172,10 +202,12 @@ run_check("dim=-2, causality", check_causal, lambda x: attention(x, weights_fn=w
 # already counted the future keys: the rows sum to less than 1, and the output at position `t`
 # depends on tokens after `t`. The `−∞` mask goes in **before** the softmax (chapter 2).
 
+
 # %%
 def weights_mask_after_softmax(q, k):
     weights = scores_of(q, k).softmax(dim=-1)  # (B, H, T, T), all keys, the future included
     return weights * causal  # the future is zeroed too late
+
 
 run_check("rows", check_rows_sum_to_one, weights_mask_after_softmax(q, k))
 run_check("causality", check_causal, lambda x: attention(x, weights_fn=weights_mask_after_softmax))
@@ -188,12 +220,19 @@ run_check("causality", check_causal, lambda x: attention(x, weights_fn=weights_m
 # of position 0 receives positions 0–3 of head 0. The shape is right, the numbers are scrambled:
 # the comparison with `nn.MultiheadAttention` fails, and positions see the future.
 
+
 # %%
 def merge_without_transpose(y):
     return y.view(y.size(0), y.size(2), H * hs)  # (B, H, T, hs) read as (B, T, H*hs): scrambled
 
+
 print(tuple(attention(x, merge_fn=merge_without_transpose).shape))  # (B, T, C), the shape is right
-run_check("comparison with nn.MultiheadAttention", check_equal, attention(x, merge_fn=merge_without_transpose), reference)
+run_check(
+    "comparison with nn.MultiheadAttention",
+    check_equal,
+    attention(x, merge_fn=merge_without_transpose),
+    reference,
+)
 run_check("causality", check_causal, lambda x: attention(x, merge_fn=merge_without_transpose))
 
 # %% [markdown]
@@ -203,12 +242,16 @@ run_check("causality", check_causal, lambda x: attention(x, merge_fn=merge_witho
 # the heads are never mixed with each other. The comparison with the reference catches it. (If
 # `H·hs ≠ C`, the shape check catches the same mistake first.)
 
+
 # %%
 def no_projection(y):
     return y  # (B, T, H*hs), mha.proj forgotten
 
+
 print(tuple(attention(x, after_merge=no_projection).shape))  # (B, T, H*hs) == (B, T, C)
-run_check("comparison with nn.MultiheadAttention", check_equal, attention(x, after_merge=no_projection), reference)
+run_check(
+    "comparison with nn.MultiheadAttention", check_equal, attention(x, after_merge=no_projection), reference
+)
 
 # %% [markdown]
 # ## Mistake 7. The feed-forward network before merging the heads
@@ -224,8 +267,15 @@ per_head = weights_of(q, k) @ v  # (B, H, T, hs)
 try:
     ff(per_head)
 except (ValueError, RuntimeError) as err:
-    print(f"caught: {type(err).__name__}, a head has {per_head.size(-1)} features, the network expects C = {C}")
-run_check("network between merge and proj, comparison", check_equal, attention(x, after_merge=lambda y: mha.proj(ff(y))), expected)
+    print(
+        f"caught: {type(err).__name__}, a head has {per_head.size(-1)} features, the network expects C = {C}"
+    )
+run_check(
+    "network between merge and proj, comparison",
+    check_equal,
+    attention(x, after_merge=lambda y: mha.proj(ff(y))),
+    expected,
+)
 
 # %% [markdown]
 # ## Mistake 8. No residual connection
@@ -236,6 +286,7 @@ run_check("network between merge and proj, comparison", check_equal, attention(x
 
 # %%
 block = Decoder(num_heads=H, emb_size=C, head_size=hs, max_seq_len=T, dropout=0.0).double().eval()  # post-LN
+
 
 def check_gradient_reaches_input(step, N=8):
     _ = torch.manual_seed(0)
@@ -249,9 +300,11 @@ def check_gradient_reaches_input(step, N=8):
     if not ratio > 0.5:
         raise AssertionError(f"the gradient does not reach the input (norm ratio {ratio:.3f})")
 
+
 def block_without_residual(b, x):
     x = b.norm1(b.attention(x))  # (B, T, C), no x + ...
     return b.norm2(b.feed_forward(x))  # (B, T, C)
+
 
 run_check("Decoder, gradient", check_gradient_reaches_input, lambda b, h: b(h))
 run_check("no residual, gradient", check_gradient_reaches_input, block_without_residual)
@@ -264,6 +317,7 @@ run_check("no residual, comparison with Decoder", check_equal, block_without_res
 # and standard deviation 1 over its features (chapter 6). Without normalization the residual
 # stream grows from block to block, and this check fails.
 
+
 # %%
 def check_normalized(y):
     mean = y.mean(dim=-1).abs().max().item()
@@ -271,9 +325,11 @@ def check_normalized(y):
     if not (mean < 1e-6 and std < 1e-3):
         raise AssertionError(f"tokens are not normalized (mean up to {mean:.3f}, std off 1 by {std:.3f})")
 
+
 def block_without_norm(b, x):
     x = x + b.attention(x)  # (B, T, C), no norm1
     return x + b.feed_forward(x)  # (B, T, C), no norm2
+
 
 run_check("Decoder, normalization", check_normalized, block(x))
 run_check("no LayerNorm, normalization", check_normalized, block_without_norm(block, x))
@@ -286,6 +342,7 @@ run_check("no LayerNorm, comparison with Decoder", check_equal, block_without_no
 # `b = W₂·b₁ + b₂` (chapter 6). The check builds that layer from the `up` and `down` weights and
 # requires the network to differ from it.
 
+
 # %%
 def check_not_one_linear_layer(fn):
     W = ff.down.weight @ ff.up.weight  # (C, C)
@@ -294,8 +351,10 @@ def check_not_one_linear_layer(fn):
     if not diff > 1e-6:
         raise AssertionError(f"the network collapsed into one linear layer (difference {diff:.3f})")
 
+
 def ff_without_activation(x):
     return ff.dropout(ff.down(ff.up(x)))  # (B, T, C), ReLU forgotten
+
 
 run_check("FeedForward", check_not_one_linear_layer, ff)
 run_check("no ReLU", check_not_one_linear_layer, ff_without_activation)

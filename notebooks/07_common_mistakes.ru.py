@@ -12,9 +12,15 @@
 
 # %%
 # В Colab пакета simple_llm ещё нет: установить его из репозитория проекта (локально ничего не делает).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # ## Эталон
@@ -24,7 +30,9 @@ if importlib.util.find_spec("simple_llm") is None:
 
 # %%
 import math
+
 import torch
+
 from simple_llm import Decoder, FeedForward, MultiHeadAttention
 
 _ = torch.manual_seed(0)
@@ -42,23 +50,29 @@ print("MultiHeadAttention == nn.MultiheadAttention:", tuple(reference.shape))  #
 # Та же сборка, что в главе 3, разбитая на функции: проекция и разделение на головы, веса внимания,
 # склейка голов, выходная проекция. Сломанные варианты ниже подменяют по одной части.
 
+
 # %%
 def project_and_split(x):
     qkv = mha.qkv(x).view(x.size(0), x.size(1), 3, H, hs)  # (B, T, 3, H, hs)
     return qkv.permute(2, 0, 3, 1, 4)  # (B, H, T, hs) each
 
+
 def scores_of(q, k):
     return q @ k.transpose(-2, -1) / math.sqrt(hs)  # (..., T, T)
+
 
 def weights_of(q, k):
     return scores_of(q, k).masked_fill(~causal, float("-inf")).softmax(dim=-1)  # (B, H, T, T)
 
+
 def merge(y):
     return y.transpose(1, 2).reshape(y.size(0), y.size(2), H * hs)  # (B, T, H*hs)
+
 
 def attention(x, weights_fn=weights_of, merge_fn=merge, after_merge=mha.proj):
     q, k, v = project_and_split(x)  # (B, H, T, hs) each
     return after_merge(merge_fn(weights_fn(q, k) @ v))  # (B, T, C)
+
 
 torch.testing.assert_close(attention(x), reference)
 print("ручная сборка == эталон:", tuple(attention(x).shape))  # (B, T, C)
@@ -70,11 +84,13 @@ print("ручная сборка == эталон:", tuple(attention(x).shape))  
 # (глава 2); выход совпадает с эталоном (глава 3). `run_check` вызывает проверку внутри
 # `try/except AssertionError` и печатает «пройдено» или «поймано: …».
 
+
 # %%
 def check_rows_sum_to_one(weights):
     deviation = (weights.sum(dim=-1) - 1).abs().max().item()
     if not deviation < 1e-9:  # NaN тоже не пройдёт
         raise AssertionError(f"строки весов не суммируются в 1 (отклонение {deviation:.3f})")
+
 
 def check_causal(fn):
     x_changed = x.clone()
@@ -83,6 +99,7 @@ def check_causal(fn):
     if not change < 1e-9:
         raise AssertionError(f"будущее просачивается в прошлое (сдвиг {change:.3f})")
 
+
 def check_equal(out, expected):
     if out.shape != expected.shape:
         raise AssertionError(f"форма {tuple(out.shape)} вместо {tuple(expected.shape)}")
@@ -90,12 +107,14 @@ def check_equal(out, expected):
     if not diff < 1e-9:
         raise AssertionError(f"выход не совпадает с эталоном (разница до {diff:.3f})")
 
+
 def run_check(label, check, *args):
     try:
         check(*args)
         print(f"{label}: пройдено")
     except AssertionError as err:
         print(f"{label}: поймано: {err}")
+
 
 q, k, v = project_and_split(x)  # (B, H, T, hs) each
 run_check("эталон, строки", check_rows_sum_to_one, weights_of(q, k))
@@ -109,10 +128,12 @@ run_check("эталон, сверка", check_equal, attention(x), reference)
 # которая ждёт все `C` признаков. Размерности не сходятся, и PyTorch падает с `RuntimeError`.
 # Правильный порядок: сначала проекция `C → 3·H·hs`, потом разделение.
 
+
 # %%
 def split_then_project(x):
     parts = x.view(B, T, H, C // H)  # (B, T, H, C/H): сырой вход, разрезанный на головы
     return parts @ mha.qkv.weight.T  # проекция ждёт C признаков
+
 
 try:
     split_then_project(x)
@@ -127,6 +148,7 @@ print("правильно:", tuple(mha.qkv(x).shape), "->", tuple(q.shape))  # (
 # расходится с эталоном. Ловит проверка дисперсии из главы 1: для запросов и ключей с дисперсией 1
 # оценки должны иметь дисперсию около 1.
 
+
 # %%
 def check_score_variance(score_fn):
     g = torch.Generator().manual_seed(1)
@@ -135,11 +157,14 @@ def check_score_variance(score_fn):
     if not abs(variance - 1) < 0.2:
         raise AssertionError(f"дисперсия оценок {variance:.1f} вместо 1")
 
+
 def scores_without_scale(q, k):
     return q @ k.transpose(-2, -1)  # (..., T, T), забыли / √hs
 
+
 def weights_without_scale(q, k):
     return scores_without_scale(q, k).masked_fill(~causal, float("-inf")).softmax(dim=-1)  # (B, H, T, T)
+
 
 run_check("с масштабом", check_score_variance, scores_of)
 run_check("без масштаба", check_score_variance, scores_without_scale)
@@ -153,12 +178,15 @@ run_check("без масштаба, сверка", check_equal, attention(x, wei
 # `−∞ / −∞` и NaN. По оси запросов (−2) в сумму 1 складываются столбцы, а не строки, и знаменатель
 # собирает будущие запросы: прошлые выходы зависят от будущего.
 
+
 # %%
 def weights_softmax_over(dim):
     def weights(q, k):
         scores = scores_of(q, k).masked_fill(~causal, float("-inf"))  # (B, H, T, T)
         return scores.softmax(dim=dim)  # правильно только dim=-1
+
     return weights
+
 
 for dim in (0, 1, -2):
     run_check(f"dim={dim}, строки", check_rows_sum_to_one, weights_softmax_over(dim)(q, k))
@@ -171,10 +199,12 @@ run_check("dim=-2, каузальность", check_causal, lambda x: attention(
 # будущие ключи: строки в сумме меньше 1, и выход в позиции `t` зависит от токенов после `t`.
 # Маска `−∞` ставится **до** softmax (глава 2).
 
+
 # %%
 def weights_mask_after_softmax(q, k):
     weights = scores_of(q, k).softmax(dim=-1)  # (B, H, T, T), все ключи, включая будущие
     return weights * causal  # будущее обнулили слишком поздно
+
 
 run_check("строки", check_rows_sum_to_one, weights_mask_after_softmax(q, k))
 run_check("каузальность", check_causal, lambda x: attention(x, weights_fn=weights_mask_after_softmax))
@@ -187,12 +217,16 @@ run_check("каузальность", check_causal, lambda x: attention(x, weigh
 # попадают позиции 0–3 головы 0. Форма верна, числа перемешаны: совпадение с
 # `nn.MultiheadAttention` не проходит, а позиции видят будущее.
 
+
 # %%
 def merge_without_transpose(y):
     return y.view(y.size(0), y.size(2), H * hs)  # (B, H, T, hs) прочитан как (B, T, H*hs): каша
 
+
 print(tuple(attention(x, merge_fn=merge_without_transpose).shape))  # (B, T, C), форма верна
-run_check("сверка с nn.MultiheadAttention", check_equal, attention(x, merge_fn=merge_without_transpose), reference)
+run_check(
+    "сверка с nn.MultiheadAttention", check_equal, attention(x, merge_fn=merge_without_transpose), reference
+)
 run_check("каузальность", check_causal, lambda x: attention(x, merge_fn=merge_without_transpose))
 
 # %% [markdown]
@@ -202,9 +236,11 @@ run_check("каузальность", check_causal, lambda x: attention(x, merge
 # головы при этом не смешиваются между собой. Ловит сверка с эталоном. (Если `H·hs ≠ C`, ту же
 # ошибку поймает уже проверка формы.)
 
+
 # %%
 def no_projection(y):
     return y  # (B, T, H*hs), mha.proj забыли
+
 
 print(tuple(attention(x, after_merge=no_projection).shape))  # (B, T, H*hs) == (B, T, C)
 run_check("сверка с nn.MultiheadAttention", check_equal, attention(x, after_merge=no_projection), reference)
@@ -224,7 +260,12 @@ try:
     ff(per_head)
 except (ValueError, RuntimeError) as err:
     print(f"поймано: {type(err).__name__}, у головы {per_head.size(-1)} признака, сеть ждёт C = {C}")
-run_check("сеть между склейкой и proj, сверка", check_equal, attention(x, after_merge=lambda y: mha.proj(ff(y))), expected)
+run_check(
+    "сеть между склейкой и proj, сверка",
+    check_equal,
+    attention(x, after_merge=lambda y: mha.proj(ff(y))),
+    expected,
+)
 
 # %% [markdown]
 # ## Ошибка 8. Нет остаточной связи
@@ -235,6 +276,7 @@ run_check("сеть между склейкой и proj, сверка", check_eq
 
 # %%
 block = Decoder(num_heads=H, emb_size=C, head_size=hs, max_seq_len=T, dropout=0.0).double().eval()  # post-LN
+
 
 def check_gradient_reaches_input(step, N=8):
     _ = torch.manual_seed(0)
@@ -248,9 +290,11 @@ def check_gradient_reaches_input(step, N=8):
     if not ratio > 0.5:
         raise AssertionError(f"градиент не доходит до входа (отношение норм {ratio:.3f})")
 
+
 def block_without_residual(b, x):
     x = b.norm1(b.attention(x))  # (B, T, C), нет x + ...
     return b.norm2(b.feed_forward(x))  # (B, T, C)
+
 
 run_check("Decoder, градиент", check_gradient_reaches_input, lambda b, h: b(h))
 run_check("без остатка, градиент", check_gradient_reaches_input, block_without_residual)
@@ -263,16 +307,21 @@ run_check("без остатка, сверка с Decoder", check_equal, block_w
 # и стандартное отклонение 1 по признакам (глава 6). Без нормализации остаточный поток растёт от
 # блока к блоку, и эта проверка падает.
 
+
 # %%
 def check_normalized(y):
     mean = y.mean(dim=-1).abs().max().item()
     std = (y.std(dim=-1, unbiased=False) - 1).abs().max().item()
     if not (mean < 1e-6 and std < 1e-3):
-        raise AssertionError(f"токены не нормированы (среднее до {mean:.3f}, ст. откл. отличается от 1 на {std:.3f})")
+        raise AssertionError(
+            f"токены не нормированы (среднее до {mean:.3f}, ст. откл. отличается от 1 на {std:.3f})"
+        )
+
 
 def block_without_norm(b, x):
     x = x + b.attention(x)  # (B, T, C), нет norm1
     return x + b.feed_forward(x)  # (B, T, C), нет norm2
+
 
 run_check("Decoder, нормировка", check_normalized, block(x))
 run_check("без LayerNorm, нормировка", check_normalized, block_without_norm(block, x))
@@ -284,6 +333,7 @@ run_check("без LayerNorm, сверка с Decoder", check_equal, block_withou
 # Без ReLU два слоя полносвязной сети — один линейный слой `W = W₂·W₁`, `b = W₂·b₁ + b₂` (глава 6).
 # Проверка строит этот слой из весов `up` и `down` и требует, чтобы сеть от него отличалась.
 
+
 # %%
 def check_not_one_linear_layer(fn):
     W = ff.down.weight @ ff.up.weight  # (C, C)
@@ -292,8 +342,10 @@ def check_not_one_linear_layer(fn):
     if not diff > 1e-6:
         raise AssertionError(f"сеть схлопнулась в один линейный слой (разница {diff:.3f})")
 
+
 def ff_without_activation(x):
     return ff.dropout(ff.down(ff.up(x)))  # (B, T, C), ReLU забыли
+
 
 run_check("FeedForward", check_not_one_linear_layer, ff)
 run_check("без ReLU", check_not_one_linear_layer, ff_without_activation)

@@ -7,9 +7,15 @@
 
 # %%
 # Colab has no simple_llm yet: install it from the project repository (does nothing locally).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("simple_llm") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/simple-llm/simple-llm"],
+        check=True,
+    )
 
 # %% [markdown]
 # One module for the whole notebook: C = 16, H = 4, hs = 4, so H·hs = C. We compute in float64 so that comparisons are tight, and switch dropout off.
@@ -17,6 +23,7 @@ if importlib.util.find_spec("simple_llm") is None:
 # %%
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
 from simple_llm import Decoder, FeedForward, MultiHeadAttention, padding_mask
 
 torch.set_default_dtype(torch.float64)
@@ -97,7 +104,7 @@ except ValueError as error:
 
 # %%
 W_o = mha.proj.weight  # (C, H·hs)
-parts = [mha.head(h)(x) @ W_o[:, h * hs:(h + 1) * hs].T for h in range(H)]  # H x (B, T, C)
+parts = [mha.head(h)(x) @ W_o[:, h * hs : (h + 1) * hs].T for h in range(H)]  # H x (B, T, C)
 torch.testing.assert_close(sum(parts) + mha.proj.bias, mha(x))
 print("output = Σ_h head_h · W_o[:, block h]ᵀ + b: yes")
 print("without the projection, channels 0..hs-1 are head 0:", torch.equal(concat[..., :hs], heads[:, 0]))
@@ -128,13 +135,16 @@ for d in (4, 16, 64, 256):
     dots = (q_ * k_).sum(-1)  # (N, 16)
     scaled = dots / d**0.5
     top, top_scaled = dots.softmax(-1).amax(-1).mean(), scaled.softmax(-1).amax(-1).mean()
-    print(f"hs={d:3d}: variance {dots.var():5.1f} -> {scaled.var():.2f}, largest weight {top:.2f} -> {top_scaled:.2f}")
+    print(
+        f"hs={d:3d}: variance {dots.var():5.1f} -> {scaled.var():.2f}, largest weight {top:.2f} -> {top_scaled:.2f}"
+    )
     assert abs(scaled.var() - 1) < 0.1
 
 # %% [markdown]
 # ## 7. Computational cost
 #
 # Attention costs O(T²·C), the projections O(T·C²). We count FLOPs with PyTorch's counter (`FlopCounterMode`), separately for the projections and for attention. Projections: 2·T·C·3C + 2·T·C·C = 8·T·C². Scores and the weighted sum: 2·T²·C + 2·T²·C = 4·T²·C. The scale and the mask are elementwise operations, which the counter does not count.
+
 
 # %%
 def count_flops(T, C, H):
@@ -148,6 +158,7 @@ def count_flops(T, C, H):
     with torch.no_grad(), FlopCounterMode(display=False) as proj_count:
         m.proj(y.transpose(1, 2).reshape(1, T, C))  # (B, T, C)
     return qkv_count.get_total_flops() + proj_count.get_total_flops(), attention_count.get_total_flops()
+
 
 # %% [markdown]
 # Double T, then C, and see by how much each term grows.
@@ -225,8 +236,12 @@ torch.testing.assert_close(post.norm2(h + post.feed_forward(h)), post(x))
 h = x + pre.attention(pre.norm1(x))  # (B, T, C)
 torch.testing.assert_close(h + pre.feed_forward(pre.norm2(h)), pre(x))
 print("post-LN: LN(x + f(x)), pre-LN: x + f(LN(x)): both formulas equal Decoder")
-print("largest |mean over C| of the output: post-LN", round(post(x).mean(-1).abs().max().item(), 3),
-      "pre-LN", round(pre(x).mean(-1).abs().max().item(), 3))
+print(
+    "largest |mean over C| of the output: post-LN",
+    round(post(x).mean(-1).abs().max().item(), 3),
+    "pre-LN",
+    round(pre(x).mean(-1).abs().max().item(), 3),
+)
 
 # %% [markdown]
 # ## 13. Why an activation in the feed-forward network

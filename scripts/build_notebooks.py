@@ -51,7 +51,9 @@ def build(source: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("names", nargs="*", help="notebook stems such as 03_multi_head.ru (default: all)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="notebooks executed at once")
     args = parser.parse_args(argv)

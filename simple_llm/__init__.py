@@ -13,13 +13,14 @@ from simple_llm.decoder import Decoder
 from simple_llm.feed_forward import FeedForward
 from simple_llm.head_attention import HeadAttention
 from simple_llm.masks import padding_mask
-from simple_llm.multi_head_attention import MultiHeadAttention
+from simple_llm.multi_head_attention import HeadView, MultiHeadAttention
 from simple_llm.plotting import plot_attention_heads
 
 __all__ = [
     "Decoder",
     "FeedForward",
     "HeadAttention",
+    "HeadView",
     "MultiHeadAttention",
     "padding_mask",
     "plot_attention_heads",

@@ -1,9 +1,11 @@
 """Argument checks shared by the modules: cheap, no device syncs."""
 
+from __future__ import annotations
+
 import torch
 
 
-def check_size(name, value):
+def check_size(name: str, value: object) -> None:
     """Raise unless ``value`` is a positive ``int`` (``bool`` is rejected)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
@@ -11,7 +13,7 @@ def check_size(name, value):
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def check_dropout(value):
+def check_dropout(value: object) -> None:
     """Raise unless ``value`` is a probability in ``[0, 1)``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"dropout must be a float in [0, 1), got {value!r} ({type(value).__name__})")
@@ -19,7 +21,7 @@ def check_dropout(value):
         raise ValueError(f"dropout must be a float in [0, 1), got {value!r}")
 
 
-def check_input(x, emb_size, max_seq_len=None):
+def check_input(x: object, emb_size: int, max_seq_len: int | None = None) -> tuple[int, int]:
     """Check that ``x`` is a float ``(B, T, C)`` tensor with ``1 <= T <= max_seq_len``.
 
     ``max_seq_len=None`` puts no upper limit on ``T``.
@@ -34,9 +36,9 @@ def check_input(x, emb_size, max_seq_len=None):
     if x.dim() != 3:
         raise ValueError(f"x must be 3-D (B, T, C) with C={emb_size}, got shape {tuple(x.shape)}")
     B, T, C = x.shape
-    if C != emb_size:
+    if emb_size != C:
         raise ValueError(f"x must have last dimension C={emb_size}, got shape {tuple(x.shape)}")
-    if max_seq_len is not None and T > max_seq_len:
+    if max_seq_len is not None and max_seq_len < T:
         raise ValueError(f"sequence length T={T} exceeds max_seq_len={max_seq_len}")
     if T == 0:
         raise ValueError(f"x must contain at least one token, got shape {tuple(x.shape)}")

@@ -1,5 +1,8 @@
 """Decoder block: causal multi-head attention and feed-forward, each with residual and LayerNorm."""
 
+from __future__ import annotations
+
+import torch
 import torch.nn as nn
 
 from simple_llm._checks import check_input
@@ -35,7 +38,15 @@ class Decoder(nn.Module):
         torch.Size([2, 5, 64])
     """
 
-    def __init__(self, num_heads, emb_size, head_size, max_seq_len, dropout=0.1, norm_first=False):
+    def __init__(
+        self,
+        num_heads: int,
+        emb_size: int,
+        head_size: int,
+        max_seq_len: int,
+        dropout: float = 0.1,
+        norm_first: bool = False,
+    ) -> None:
         super().__init__()
         if not isinstance(norm_first, bool):
             raise TypeError(f"norm_first must be a bool, got {norm_first!r}")
@@ -46,7 +57,7 @@ class Decoder(nn.Module):
         self.norm2 = nn.LayerNorm(emb_size)
 
     # --8<-- [start:forward]
-    def forward(self, x, mask=None):
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Apply the block to ``x``; returns ``(B, T, C)``."""
         check_input(x, self.attention.emb_size, self.attention.max_seq_len)
         if self.norm_first:

@@ -1,5 +1,8 @@
 """Position-wise feed-forward block: Linear, ReLU, Linear, dropout."""
 
+from __future__ import annotations
+
+import torch
 import torch.nn as nn
 
 from simple_llm._checks import check_dropout, check_input, check_size
@@ -26,7 +29,7 @@ class FeedForward(nn.Module):
         torch.Size([2, 5, 64])
     """
 
-    def __init__(self, emb_size, dropout=0.1):
+    def __init__(self, emb_size: int, dropout: float = 0.1) -> None:
         super().__init__()
         check_size("emb_size", emb_size)
         check_dropout(dropout)
@@ -37,7 +40,7 @@ class FeedForward(nn.Module):
         self.down = nn.Linear(4 * emb_size, emb_size)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the block to every position of ``x``."""
         check_input(x, self.emb_size)
         return self.dropout(self.down(self.activation(self.up(x))))  # (B, T, C)

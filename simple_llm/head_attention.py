@@ -1,34 +1,13 @@
 """One causal attention head with its own query, key and value projections."""
 
-import math
+from __future__ import annotations
 
+import torch
 import torch.nn as nn
 
 from simple_llm._checks import check_input, check_size
-from simple_llm.masks import causal_mask
-
-
-# --8<-- [start:attend]
-def attend(q, k, v, allowed, keep):
-    """Scaled dot-product attention written out, returning the weights too.
-
-    Args:
-        q: Queries ``(..., T, hs)``.
-        k: Keys ``(..., T, hs)``.
-        v: Values ``(..., T, hs)``.
-        allowed: Bool mask broadcastable to ``(..., T, T)``, ``True`` = may attend; every row
-            has at least one ``True``.
-        keep: ``None``, or bool ``(..., T, 1)``: ``False`` rows get zero weights.
-
-    Returns:
-        ``(out, weights)`` of shapes ``(..., T, hs)`` and ``(..., T, T)``.
-    """
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., T, T)
-    weights = scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1)  # (..., T, T)
-    if keep is not None:
-        weights = weights.masked_fill(~keep, 0.0)
-    return weights @ v, weights  # (..., T, hs), (..., T, T)
-# --8<-- [end:attend]
+from simple_llm.attention import attend
+from simple_llm.masks import combine_masks
 
 
 class HeadAttention(nn.Module):
@@ -55,7 +34,7 @@ class HeadAttention(nn.Module):
     """
 
     # --8<-- [start:head-methods]
-    def __init__(self, emb_size, head_size, max_seq_len):
+    def __init__(self, emb_size: int, head_size: int, max_seq_len: int) -> None:
         super().__init__()
         check_size("emb_size", emb_size)
         check_size("head_size", head_size)
@@ -67,17 +46,18 @@ class HeadAttention(nn.Module):
         self.k_proj = nn.Linear(emb_size, head_size)
         self.v_proj = nn.Linear(emb_size, head_size)
 
-    def _attend(self, x, mask):
+    def _attend(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         B, T = check_input(x, self.emb_size, self.max_seq_len)
-        allowed, keep = causal_mask(mask, B, T, 1, x.device)  # (B|1, 1, T, T)
+        allowed, keep = combine_masks(mask, B, T, 1, x.device)  # (B|1, 1, T, T)
         keep = None if keep is None else keep[:, 0]  # (B|1, T, 1)
         return attend(self.q_proj(x), self.k_proj(x), self.v_proj(x), allowed[:, 0], keep)
 
-    def forward(self, x, mask=None):
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Attend causally over ``x``; returns ``(B, T, hs)``."""
         return self._attend(x, mask)[0]
 
-    def get_attention_weights(self, x, mask=None):
+    def get_attention_weights(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Attention weights ``(B, T, T)``: row ``t`` holds the weights of query ``t`` over the keys."""
         return self._attend(x, mask)[1]
+
     # --8<-- [end:head-methods]

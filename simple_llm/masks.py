@@ -16,10 +16,14 @@ Accepted user mask shapes, checked in this order:
 The causal mask is always applied on top.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import torch
 
 
-def padding_mask(lengths, max_len=None):
+def padding_mask(lengths: torch.Tensor | Sequence[int], max_len: int | None = None) -> torch.Tensor:
     """Key-padding mask from sequence lengths (sequences padded at the end).
 
     Args:
@@ -56,8 +60,13 @@ def padding_mask(lengths, max_len=None):
     return torch.arange(max_len, device=lengths.device) < lengths[:, None]  # (B, T)
 
 
-def causal_mask(mask, batch_size, seq_len, num_heads, device):
-    """Normalize a user mask and combine it with the causal mask.
+def combine_masks(
+    mask: torch.Tensor | None, batch_size: int, seq_len: int, num_heads: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Check a user mask, bring it to 4-D and combine it with the causal mask.
+
+    Validates the mask's type, device, values and shape (naming what was expected), views it as
+    ``(B|1, H|1, T, T)``, ANDs it with the causal mask, and marks the query rows left with no key.
 
     Args:
         mask: ``None`` or a user mask (see the module docstring for shapes and polarity).
@@ -94,9 +103,7 @@ def causal_mask(mask, batch_size, seq_len, num_heads, device):
     shape = tuple(mask.shape)
     if shape == (T, T):
         mask = mask.view(1, 1, T, T)  # (1, 1, T, T)
-    elif shape == (B, T):
-        mask = mask.view(B, 1, 1, T)  # (B, 1, 1, T)
-    elif shape == (B, 1, T):
+    elif shape == (B, T) or shape == (B, 1, T):
         mask = mask.view(B, 1, 1, T)  # (B, 1, 1, T)
     elif shape == (B, T, T):
         mask = mask.view(B, 1, T, T)  # (B, 1, T, T)

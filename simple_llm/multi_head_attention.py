@@ -1,12 +1,14 @@
 """Causal multi-head self-attention: one fused Q/K/V projection, per-head views of it."""
 
+from __future__ import annotations
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from simple_llm._checks import check_dropout, check_input, check_size
-from simple_llm.head_attention import attend
-from simple_llm.masks import causal_mask
+from simple_llm.attention import attend
+from simple_llm.masks import combine_masks
 
 
 class MultiHeadAttention(nn.Module):
@@ -42,11 +44,13 @@ class MultiHeadAttention(nn.Module):
         torch.Size([2, 5, 64])
         >>> mha.get_attention_weights(x).shape
         torch.Size([2, 4, 5, 5])
-        >>> [head.get_attention_weights(x).shape for head in mha._heads][0]
+        >>> [head.get_attention_weights(x).shape for head in mha.heads][0]
         torch.Size([2, 5, 5])
     """
 
-    def __init__(self, num_heads, emb_size, head_size, max_seq_len, dropout=0.1):
+    def __init__(
+        self, num_heads: int, emb_size: int, head_size: int, max_seq_len: int, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         check_size("num_heads", num_heads)
         check_size("emb_size", emb_size)
@@ -62,7 +66,9 @@ class MultiHeadAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     # --8<-- [start:forward]
-    def forward(self, x, mask=None, return_weights=False):
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, return_weights: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Attend causally over ``x``.
 
         Args:
@@ -81,7 +87,7 @@ class MultiHeadAttention(nn.Module):
         if mask is None and not return_weights:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
         else:
-            allowed, keep = causal_mask(mask, B, T, H, x.device)  # (B|1, H|1, T, T)
+            allowed, keep = combine_masks(mask, B, T, H, x.device)  # (B|1, H|1, T, T)
             if return_weights:
                 y, weights = attend(q, k, v, allowed, keep)  # (B, H, T, hs), (B, H, T, T)
             else:
@@ -91,13 +97,14 @@ class MultiHeadAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H*hs)
         out = self.dropout(self.proj(y))  # (B, T, C)
         return (out, weights) if return_weights else out
+
     # --8<-- [end:forward]
 
-    def get_attention_weights(self, x, mask=None):
+    def get_attention_weights(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Attention weights ``(B, H, T, T)``; row ``t`` holds query ``t``'s weights over the keys."""
         return self.forward(x, mask, return_weights=True)[1]
 
-    def head(self, h):
+    def head(self, h: int) -> HeadView:
         """View of head ``h`` that reads its slices of ``qkv`` (no copy).
 
         Args:
@@ -111,15 +118,22 @@ class MultiHeadAttention(nn.Module):
             raise TypeError(f"head index must be an int, got {h!r}")
         if not 0 <= h < self.num_heads:
             raise ValueError(f"head index {h} out of range for num_heads={self.num_heads}")
-        return _HeadView(self, h)
+        return HeadView(self, h)
 
     @property
-    def _heads(self):
-        """Views of all heads, as in the seed: ``[head.get_attention_weights(x) for head in mha._heads]``."""
-        return [_HeadView(self, h) for h in range(self.num_heads)]
+    def heads(self) -> list[HeadView]:
+        """Views of all heads, ``[mha.head(h) for h in range(H)]``: ``[head.get_attention_weights(x) for head in mha.heads]``."""
+        return [HeadView(self, h) for h in range(self.num_heads)]
+
+    @property
+    def _heads(self) -> list[HeadView]:
+        """The original project's name for :attr:`heads`, kept so that its code runs unchanged."""
+        return self.heads
 
     @classmethod
-    def from_torch(cls, module, max_seq_len, dropout=0.0):
+    def from_torch(
+        cls, module: nn.MultiheadAttention, max_seq_len: int, dropout: float = 0.0
+    ) -> MultiHeadAttention:
         """Build from a ``torch.nn.MultiheadAttention``, copying its weights.
 
         The result is batch first whatever ``module.batch_first`` is. PyTorch applies its
@@ -141,7 +155,7 @@ class MultiHeadAttention(nn.Module):
         """
         if not isinstance(module, nn.MultiheadAttention):
             raise TypeError(f"module must be a torch.nn.MultiheadAttention, got {type(module).__name__}")
-        if not module._qkv_same_embed_dim:
+        if module.kdim != module.embed_dim or module.vdim != module.embed_dim:
             raise ValueError(
                 f"kdim={module.kdim} and vdim={module.vdim} must equal embed_dim={module.embed_dim}"
             )
@@ -160,7 +174,7 @@ class MultiHeadAttention(nn.Module):
             ours.proj.bias.copy_(module.out_proj.bias)
         return ours
 
-    def to_torch(self):
+    def to_torch(self) -> nn.MultiheadAttention:
         """Copy into a ``torch.nn.MultiheadAttention(C, H, batch_first=True)`` (dropout 0).
 
         Raises:
@@ -190,51 +204,51 @@ class MultiHeadAttention(nn.Module):
         return module.train(self.training)
 
 
-class _HeadView:
+class HeadView:
     """Head ``h`` of a :class:`MultiHeadAttention`, computed from views of its ``qkv`` parameters.
 
     Not an ``nn.Module``: it owns no parameters, so gradients reach ``mha.qkv`` and in-place
     changes to ``mha.qkv`` are seen at once.
     """
 
-    def __init__(self, mha, h):
+    def __init__(self, mha: MultiHeadAttention, h: int) -> None:
         self.mha = mha
         self.index = h
 
-    def _slices(self, tensor):
+    def _slices(self, tensor: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Rows of head ``h`` in ``tensor`` (``qkv.weight`` or ``qkv.bias``) for Q, K and V."""
         mha = self.mha
         return tensor.view(3, mha.num_heads, mha.head_size, -1)[:, self.index].unbind(0)  # 3 x (hs, C|1)
 
     @property
-    def weights(self):
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(W_q, W_k, W_v)``, each ``(hs, C)``, views of ``mha.qkv.weight``."""
         return self._slices(self.mha.qkv.weight)
 
     @property
-    def biases(self):
+    def biases(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(b_q, b_k, b_v)``, each ``(hs,)``, views of ``mha.qkv.bias``."""
         return tuple(b.squeeze(-1) for b in self._slices(self.mha.qkv.bias))  # 3 x (hs,)
 
-    def _attend(self, x, mask):
+    def _attend(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         mha = self.mha
         B, T = check_input(x, mha.emb_size, mha.max_seq_len)
         q, k, v = (F.linear(x, w, b) for w, b in zip(self.weights, self.biases))  # (B, T, hs) each
-        allowed, keep = causal_mask(mask, B, T, mha.num_heads, x.device)  # (B|1, H|1, T, T)
+        allowed, keep = combine_masks(mask, B, T, mha.num_heads, x.device)  # (B|1, H|1, T, T)
         allowed = allowed.expand(-1, mha.num_heads, -1, -1)[:, self.index]  # (B|1, T, T)
         if keep is not None:
             keep = keep.expand(-1, mha.num_heads, -1, -1)[:, self.index]  # (B|1, T, 1)
         return attend(q, k, v, allowed, keep)
 
-    def forward(self, x, mask=None):
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Output of this head, ``(B, T, hs)``, before the output projection."""
         return self._attend(x, mask)[0]
 
     __call__ = forward
 
-    def get_attention_weights(self, x, mask=None):
+    def get_attention_weights(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Attention weights of this head, ``(B, T, T)``."""
         return self._attend(x, mask)[1]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"head {self.index} of {self.mha.num_heads} (head_size={self.mha.head_size})"

@@ -1,8 +1,15 @@
 """Heatmaps of attention weights, one per head, with labels in Russian or English."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    import matplotlib.figure
 
 _LABELS = {
     "ru": {"head": "Голова {h}", "key": "ключ", "query": "запрос", "weight": "вес внимания"},
@@ -10,14 +17,16 @@ _LABELS = {
 }
 
 
-def _as_heads(weights, batch_index):
+def _as_heads(weights: torch.Tensor | Sequence[torch.Tensor], batch_index: int) -> torch.Tensor:
     """Turn the accepted inputs into one ``(H, T, T)`` float tensor on the CPU."""
     if isinstance(weights, (list, tuple)):
         if not weights or not all(isinstance(w, torch.Tensor) for w in weights):
             raise TypeError("weights as a list must be a non-empty list of (B, T, T) tensors")
         shapes = {tuple(w.shape) for w in weights}
         if len(shapes) != 1 or len(next(iter(shapes))) != 3:
-            raise ValueError(f"weights as a list must hold (B, T, T) tensors of one shape, got {sorted(shapes)}")
+            raise ValueError(
+                f"weights as a list must hold (B, T, T) tensors of one shape, got {sorted(shapes)}"
+            )
         weights = torch.stack([w.detach().cpu() for w in weights], dim=1)  # (B, H, T, T)
     elif not isinstance(weights, torch.Tensor):
         raise TypeError(f"weights must be a tensor or a list of tensors, got {type(weights).__name__}")
@@ -34,30 +43,40 @@ def _as_heads(weights, batch_index):
     return weights.detach().cpu().float()  # (H, T, T)
 
 
-def plot_attention_heads(weights, *, tokens=None, lang="ru", title=None, batch_index=0):
+def plot_attention_heads(
+    weights: torch.Tensor | Sequence[torch.Tensor],
+    *,
+    tokens: Sequence[object] | None = None,
+    lang: str = "ru",
+    title: str | None = None,
+    batch_index: int = 0,
+) -> matplotlib.figure.Figure:
     """Plot one attention heatmap per head on a shared colour scale.
 
-    The figure is created with pyplot and closed at once, so pyplot keeps no reference and
-    nothing is shown: in a notebook it is displayed exactly once when it is the last expression
-    of a cell (with or without ``%matplotlib inline``); elsewhere call ``fig.savefig(...)``.
+        The figure is created with pyplot and closed at once, so pyplot keeps no reference and
+        nothing is shown: in a notebook it is displayed exactly once when it is the last expression
+        of a cell (with or without ``%matplotlib inline``); elsewhere call ``fig.savefig(...)``.
 
-    Args:
-        weights: ``(H, T, T)``, ``(B, H, T, T)``, or a list of per-head ``(B, T, T)`` tensors
-            (as ``[head.get_attention_weights(x) for head in mha._heads]``).
-        tokens: Optional sequence of ``T`` labels for the query and key ticks. Default: ``None``.
-        lang: Label language, ``"ru"`` or ``"en"``. Default: ``"ru"``.
-        title: Optional figure title. Default: ``None``.
-        batch_index: Batch item to plot for 4-D or list input. Default: ``0``.
+        Args:
+            weights: ``(H, T, T)``, ``(B, H, T, T)``, or a list of per-head ``(B, T, T)`` tensors
+                (as ``[head.get_attention_weights(x) for head in mha.heads]``).
+            tokens: Optional sequence of ``T`` labels for the query and key ticks. Default: ``None``.
+            lang: Label language, ``"ru"`` or ``"en"``. Default: ``"ru"``.
+            title: Optional figure title. Default: ``None``.
+            batch_index: Batch item to plot for 4-D or list input. Default: ``0``.
 
-    Returns:
-        The ``matplotlib.figure.Figure``: up to 4 heads per row, one colour bar.
+        Returns:
+            The ``matplotlib.figure.Figure``: up to 4 heads per row, one colour bar.
 
-    Examples:
-        >>> import torch
-        >>> weights = torch.softmax(torch.randn(2, 3, 3), dim=-1)
-        >>> fig = plot_attention_heads(weights, tokens=["a", "b", "c"], lang="en")
-        >>> [ax.get_title() for ax in fig.axes[:2]]
-        ['Head 0', 'Head 1']
+        Examples:
+            >>> import torch
+
+    if TYPE_CHECKING:
+        import matplotlib.figure
+            >>> weights = torch.softmax(torch.randn(2, 3, 3), dim=-1)
+            >>> fig = plot_attention_heads(weights, tokens=["a", "b", "c"], lang="en")
+            >>> [ax.get_title() for ax in fig.axes[:2]]
+            ['Head 0', 'Head 1']
     """
     if lang not in _LABELS:
         raise ValueError(f"lang must be 'ru' or 'en', got {lang!r}")
@@ -73,7 +92,9 @@ def plot_attention_heads(weights, *, tokens=None, lang="ru", title=None, batch_i
     ncols = min(H, 4)
     nrows = math.ceil(H / ncols)
     side = min(2.6, 9.0 / ncols)
-    fig = plt.figure(figsize=(side * ncols + 1.0, side * nrows + (0.4 if title else 0.0)), layout="constrained")
+    fig = plt.figure(
+        figsize=(side * ncols + 1.0, side * nrows + (0.4 if title else 0.0)), layout="constrained"
+    )
     plt.close(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     vmax = float(weights.max()) or 1.0

@@ -52,8 +52,12 @@ def test_position_wise():
 
 @pytest.mark.parametrize(
     "args, error, match",
-    [((0,), ValueError, "emb_size must be a positive int, got 0"), ((8.0,), TypeError, r"8\.0"),
-     ((8, 1.5), ValueError, r"1\.5"), ((8, None), TypeError, "None")],
+    [
+        ((0,), ValueError, "emb_size must be a positive int, got 0"),
+        ((8.0,), TypeError, r"8\.0"),
+        ((8, 1.5), ValueError, r"1\.5"),
+        ((8, None), TypeError, "None"),
+    ],
 )
 def test_bad_constructor_arguments(args, error, match):
     with pytest.raises(error, match=match):
@@ -62,8 +66,12 @@ def test_bad_constructor_arguments(args, error, match):
 
 @pytest.mark.parametrize(
     "x, error, match",
-    [(1.0, TypeError, "float"), (torch.ones(1, 2, 8, dtype=torch.long), TypeError, "int64"),
-     (torch.ones(2, 8), ValueError, r"\(2, 8\)"), (torch.ones(1, 2, 4), ValueError, r"C=8")],
+    [
+        (1.0, TypeError, "float"),
+        (torch.ones(1, 2, 8, dtype=torch.long), TypeError, "int64"),
+        (torch.ones(2, 8), ValueError, r"\(2, 8\)"),
+        (torch.ones(1, 2, 4), ValueError, r"C=8"),
+    ],
 )
 def test_bad_input(x, error, match):
     with pytest.raises(error, match=match):

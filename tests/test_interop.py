@@ -16,7 +16,9 @@ def sweep(n=12):
     """Seeded random (B, T, H, hs) shapes, plus odd fixed ones (T=1, H=1, B=1, T=7, hs != T)."""
     rng = random.Random(1234)
     shapes = [(1, 1, 1, 4), (2, 7, 1, 3), (1, 7, 3, 5), (3, 2, 4, 1)]
-    shapes += [(rng.randint(1, 4), rng.randint(1, 12), rng.randint(1, 4), rng.randint(1, 9)) for _ in range(n)]
+    shapes += [
+        (rng.randint(1, 4), rng.randint(1, 12), rng.randint(1, 4), rng.randint(1, 9)) for _ in range(n)
+    ]
     return shapes
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from simple_llm import MultiHeadAttention, padding_mask
-from simple_llm.masks import causal_mask
+from simple_llm.masks import combine_masks
 
 
 def test_padding_mask_from_list_and_tensor():
@@ -36,18 +36,23 @@ def test_padding_mask_rejects_bad_input(lengths, max_len, error, match):
 
 
 def test_no_mask_is_causal():
-    allowed, keep = causal_mask(None, 2, 4, 3, torch.device("cpu"))
+    allowed, keep = combine_masks(None, 2, 4, 3, torch.device("cpu"))
     assert keep is None
     assert torch.equal(allowed[0, 0], torch.ones(4, 4, dtype=torch.bool).tril())
 
 
 @pytest.mark.parametrize(
     "shape, expected",
-    [((5, 5), (1, 1, 5, 5)), ((2, 5), (2, 1, 5, 5)), ((2, 1, 5), (2, 1, 5, 5)), ((2, 5, 5), (2, 1, 5, 5)),
-     ((2, 3, 5, 5), (2, 3, 5, 5))],
+    [
+        ((5, 5), (1, 1, 5, 5)),
+        ((2, 5), (2, 1, 5, 5)),
+        ((2, 1, 5), (2, 1, 5, 5)),
+        ((2, 5, 5), (2, 1, 5, 5)),
+        ((2, 3, 5, 5), (2, 3, 5, 5)),
+    ],
 )
 def test_accepted_shapes_broadcast_to_batch_heads(shape, expected):
-    allowed, keep = causal_mask(torch.ones(shape, dtype=torch.bool), 2, 5, 3, torch.device("cpu"))
+    allowed, keep = combine_masks(torch.ones(shape, dtype=torch.bool), 2, 5, 3, torch.device("cpu"))
     assert torch.broadcast_shapes(allowed.shape, (2, 3, 5, 5)) == (2, 3, 5, 5)
     assert allowed.shape == expected
     assert keep.all()
@@ -55,7 +60,7 @@ def test_accepted_shapes_broadcast_to_batch_heads(shape, expected):
 
 def test_key_padding_blocks_keys_and_causal_stays():
     pad = torch.tensor([[True, True, False, True]])  # key 2 is padding
-    allowed, _ = causal_mask(pad, 1, 4, 1, torch.device("cpu"))
+    allowed, _ = combine_masks(pad, 1, 4, 1, torch.device("cpu"))
     expected = torch.ones(4, 4, dtype=torch.bool).tril()
     expected[:, 2] = False
     expected[2] = torch.tensor([True, True, False, False])
@@ -64,7 +69,7 @@ def test_key_padding_blocks_keys_and_causal_stays():
 
 def test_fully_masked_rows_are_opened_and_flagged():
     pad = torch.tensor([[False, True, True]])  # query 0 can only see key 0, which is padding
-    allowed, keep = causal_mask(pad, 1, 3, 1, torch.device("cpu"))
+    allowed, keep = combine_masks(pad, 1, 3, 1, torch.device("cpu"))
     assert keep[0, 0, :, 0].tolist() == [False, True, True]
     assert allowed[0, 0, 0].all()
 
@@ -72,8 +77,8 @@ def test_fully_masked_rows_are_opened_and_flagged():
 def test_two_d_mask_with_b_equal_t_is_a_pattern_and_b1t_is_padding():
     T = 3
     pad = torch.tensor([[True, True, False], [True, True, True], [True, False, True]])
-    as_pattern, _ = causal_mask(pad, T, T, 1, torch.device("cpu"))
-    as_padding, _ = causal_mask(pad.view(T, 1, T), T, T, 1, torch.device("cpu"))
+    as_pattern, _ = combine_masks(pad, T, T, 1, torch.device("cpu"))
+    as_padding, _ = combine_masks(pad.view(T, 1, T), T, T, 1, torch.device("cpu"))
     assert as_pattern.shape == (1, 1, T, T)
     assert as_padding.shape == (T, 1, T, T)
     assert torch.equal(as_pattern[0, 0], pad & torch.ones(T, T, dtype=torch.bool).tril())
@@ -82,9 +87,9 @@ def test_two_d_mask_with_b_equal_t_is_a_pattern_and_b1t_is_padding():
 
 def test_numeric_zero_one_mask_equals_bool_mask():
     bool_mask = torch.rand(2, 4, 4) > 0.3
-    a, ka = causal_mask(bool_mask, 2, 4, 1, torch.device("cpu"))
-    b, kb = causal_mask(bool_mask.float(), 2, 4, 1, torch.device("cpu"))
-    c, kc = causal_mask(bool_mask.long(), 2, 4, 1, torch.device("cpu"))
+    a, ka = combine_masks(bool_mask, 2, 4, 1, torch.device("cpu"))
+    b, kb = combine_masks(bool_mask.float(), 2, 4, 1, torch.device("cpu"))
+    c, kc = combine_masks(bool_mask.long(), 2, 4, 1, torch.device("cpu"))
     assert torch.equal(a, b) and torch.equal(a, c)
     assert torch.equal(ka, kb) and torch.equal(ka, kc)
 
@@ -98,34 +103,36 @@ def test_seed_tril_mask_equals_no_mask():
 def test_non_contiguous_mask_is_accepted():
     mask = (torch.rand(4, 4) > 0.5).t()
     assert not mask.is_contiguous()
-    allowed, keep = causal_mask(mask, 2, 4, 1, torch.device("cpu"))
-    expected, expected_keep = causal_mask(mask.contiguous(), 2, 4, 1, torch.device("cpu"))
+    allowed, keep = combine_masks(mask, 2, 4, 1, torch.device("cpu"))
+    expected, expected_keep = combine_masks(mask.contiguous(), 2, 4, 1, torch.device("cpu"))
     assert torch.equal(allowed, expected) and torch.equal(keep, expected_keep)
 
 
 def test_additive_mask_is_rejected_with_conversion_hint():
     additive = torch.zeros(4, 4).masked_fill(torch.ones(4, 4, dtype=torch.bool).triu(1), float("-inf"))
     with pytest.raises(ValueError, match=r"-inf.*mask = additive_mask == 0"):
-        causal_mask(additive, 2, 4, 1, torch.device("cpu"))
-    allowed, _ = causal_mask(additive == 0, 2, 4, 1, torch.device("cpu"))
+        combine_masks(additive, 2, 4, 1, torch.device("cpu"))
+    allowed, _ = combine_masks(additive == 0, 2, 4, 1, torch.device("cpu"))
     assert allowed.shape == (1, 1, 4, 4)
 
 
 def test_mask_with_other_values_is_rejected():
     with pytest.raises(ValueError, match="0.5"):
-        causal_mask(torch.full((4, 4), 0.5), 2, 4, 1, torch.device("cpu"))
+        combine_masks(torch.full((4, 4), 0.5), 2, 4, 1, torch.device("cpu"))
 
 
 def test_wrong_mask_shape_names_shapes():
-    with pytest.raises(ValueError, match=r"\(3, 4\).*\(4, 4\).*\(2, 4\).*\(2, 1, 4\).*\(2, 4, 4\).*\(2, 5, 4, 4\)"):
-        causal_mask(torch.ones(3, 4, dtype=torch.bool), 2, 4, 5, torch.device("cpu"))
+    with pytest.raises(
+        ValueError, match=r"\(3, 4\).*\(4, 4\).*\(2, 4\).*\(2, 1, 4\).*\(2, 4, 4\).*\(2, 5, 4, 4\)"
+    ):
+        combine_masks(torch.ones(3, 4, dtype=torch.bool), 2, 4, 5, torch.device("cpu"))
 
 
 def test_mask_on_other_device_is_rejected():
     with pytest.raises(ValueError, match="meta"):
-        causal_mask(torch.ones(4, 4, dtype=torch.bool, device="meta"), 2, 4, 1, torch.device("cpu"))
+        combine_masks(torch.ones(4, 4, dtype=torch.bool, device="meta"), 2, 4, 1, torch.device("cpu"))
 
 
 def test_mask_not_a_tensor_is_rejected():
     with pytest.raises(TypeError, match="list"):
-        causal_mask([[1, 0], [1, 1]], 1, 2, 1, torch.device("cpu"))
+        combine_masks([[1, 0], [1, 1]], 1, 2, 1, torch.device("cpu"))

@@ -55,7 +55,9 @@ def test_dropout_is_a_no_op_in_eval_and_active_in_train():
     expected = torch.nn.functional.linear(
         torch.nn.functional.scaled_dot_product_attention(
             *mha.qkv(x).view(2, 5, 3, 2, 4).permute(2, 0, 3, 1, 4), is_causal=True
-        ).transpose(1, 2).reshape(2, 5, 8),
+        )
+        .transpose(1, 2)
+        .reshape(2, 5, 8),
         mha.proj.weight,
         mha.proj.bias,
     )
@@ -106,7 +108,9 @@ def test_per_head_mask_pattern():
 def test_fully_masked_row_gives_zeros_before_projection_in_both_paths():
     mha = make(2, 8, 4)
     x = torch.randn(2, 4, 8)
-    mask = torch.tensor([[False, True, True, True], [True, True, True, True]])  # query 0 of item 0 sees nothing
+    mask = torch.tensor(
+        [[False, True, True, True], [True, True, True, True]]
+    )  # query 0 of item 0 sees nothing
     for out in both_paths(mha, x, mask):
         assert torch.equal(out[0, 0], mha.proj.bias)  # zero attention output, then proj
         torch.testing.assert_close(pre_projection(mha, out)[0, 0], torch.zeros(8), atol=1e-5, rtol=0)
@@ -178,7 +182,7 @@ class TestHeadViews:
     def test_seed_access_gives_per_head_weights_equal_to_fused(self):
         mha = make(3, 12, 4)
         x = torch.randn(2, 5, 12)
-        per_head = [head.get_attention_weights(x) for head in mha._heads]
+        per_head = [head.get_attention_weights(x) for head in mha.heads]
         assert len(per_head) == 3 and per_head[0].shape == (2, 5, 5)
         torch.testing.assert_close(torch.stack(per_head, dim=1), mha.get_attention_weights(x))
 
@@ -187,7 +191,7 @@ class TestHeadViews:
         x = torch.randn(2, 6, 12)
         mask = padding_mask([6, 2])
         for m in (None, mask):
-            heads = torch.cat([head(x, m) for head in mha._heads], dim=-1)  # (B, T, H*hs)
+            heads = torch.cat([head(x, m) for head in mha.heads], dim=-1)  # (B, T, H*hs)
             assert heads.shape == (2, 6, 15)
             torch.testing.assert_close(mha.proj(heads), mha(x, m))
             torch.testing.assert_close(torch.cat([mha.head(h).forward(x, m) for h in range(3)], -1), heads)
@@ -195,7 +199,7 @@ class TestHeadViews:
     def test_head_weights_are_views_of_fused_parameters(self):
         mha = make(3, 12, 4)
         storage = mha.qkv.weight.untyped_storage().data_ptr()
-        for h, head in enumerate(mha._heads):
+        for h, head in enumerate(mha.heads):
             w_q, w_k, w_v = head.weights
             b_q, b_k, b_v = head.biases
             for i, (w, b) in enumerate(zip((w_q, w_k, w_v), (b_q, b_k, b_v))):
@@ -227,14 +231,17 @@ class TestHeadViews:
     def test_no_extra_parameters_no_submodules_no_cycles(self):
         mha = make(3, 12, 4)
         names = [name for name, _ in mha.named_parameters()]
-        assert len(mha._heads) == 3 and mha.head(0).index == 0
+        assert len(mha.heads) == 3 and mha.head(0).index == 0
+        assert [head.index for head in mha._heads] == [0, 1, 2]  # the original project's name
         assert [name for name, _ in mha.named_parameters()] == names
         assert [name for name, _ in mha.named_modules()] == ["", "qkv", "proj", "dropout"]
         ref = weakref.ref(mha)
         del mha
         assert ref() is None  # freed by reference counting alone
 
-    @pytest.mark.parametrize("h, error", [(3, ValueError), (-1, ValueError), (1.0, TypeError), (True, TypeError)])
+    @pytest.mark.parametrize(
+        "h, error", [(3, ValueError), (-1, ValueError), (1.0, TypeError), (True, TypeError)]
+    )
     def test_head_index_out_of_range(self, h, error):
         with pytest.raises(error, match=str(h)):
             make(3, 12, 4).head(h)
@@ -244,7 +251,10 @@ def memory_events(mha, x):
     """Sizes in bytes of the tensor allocations (+) and frees (-) of one forward, in time order."""
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         mha(x)
-    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns())
+    events = sorted(
+        (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+        key=lambda e: e.start_ns(),
+    )
     return [e.nbytes() for e in events]
 
 

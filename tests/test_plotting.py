@@ -2,12 +2,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.figure import Figure
 
-from simple_llm import MultiHeadAttention, plot_attention_heads  # noqa: E402
+from simple_llm import MultiHeadAttention, plot_attention_heads
 
 
 def heads_axes(fig):
@@ -51,10 +51,12 @@ def test_batch_and_seed_list_inputs_pick_batch_index():
     mha = MultiHeadAttention(2, 8, 4, 8).eval()
     x = torch.randn(3, 4, 8)
     weights = mha.get_attention_weights(x)
-    from_list = plot_attention_heads([head.get_attention_weights(x) for head in mha._heads], batch_index=2)
+    from_list = plot_attention_heads([head.get_attention_weights(x) for head in mha.heads], batch_index=2)
     from_batch = plot_attention_heads(weights, batch_index=2)
     for fig in (from_list, from_batch):
-        torch.testing.assert_close(torch.tensor(heads_axes(fig)[1].images[0].get_array()), weights[2, 1].detach())
+        torch.testing.assert_close(
+            torch.tensor(heads_axes(fig)[1].images[0].get_array()), weights[2, 1].detach()
+        )
 
 
 def test_figure_renders():

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import os
 import http.server
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -24,8 +24,13 @@ DATA_IMAGE = re.compile(r"data:image/[^\"')\s]+")
 # The browser ----------------------------------------------------------------------------------
 CHROMIUM = os.environ.get("SIMPLE_LLM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 READY_TIMEOUT_MS = 20_000
 
@@ -50,7 +55,7 @@ def url_path(src: Path) -> str:
     name = relative.name.split(".")[0]
     folder = relative.parent if name == "index" else relative.parent / name
     parts = [] if language_of(src) == DEFAULT_LANGUAGE else [language_of(src)]
-    parts += [p for p in folder.parts]
+    parts += list(folder.parts)
     return "".join(f"{p}/" for p in parts)
 
 
@@ -82,7 +87,7 @@ def language_of_path(path: str) -> str:
 def twin_path(path: str, language: str) -> str:
     """The same page in ``language``."""
     own = language_of_path(path)
-    bare = path if own == DEFAULT_LANGUAGE else path[len(own) + 1:]
+    bare = path if own == DEFAULT_LANGUAGE else path[len(own) + 1 :]
     return bare if language == DEFAULT_LANGUAGE else f"{language}/{bare}"
 
 
@@ -96,7 +101,7 @@ def own_html_bytes(html: str) -> int:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format, *args):
         pass
 
 

@@ -13,8 +13,19 @@ from pathlib import Path
 import pytest
 
 from .browsing import (
-    ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSPECT, OPEN_SHADOW_ROOTS, READY, READY_TIMEOUT_MS, VIEWPORT,
-    WEIGHTS, SiteServer, Visit, chromium_problem, is_local,
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    INSPECT,
+    OPEN_SHADOW_ROOTS,
+    READY,
+    READY_TIMEOUT_MS,
+    VIEWPORT,
+    WEIGHTS,
+    SiteServer,
+    Visit,
+    chromium_problem,
+    is_local,
 )
 
 PARALLEL = 3  # pages loading at once (two cores: the browser works while the checks read)
@@ -65,7 +76,8 @@ class Browsing:
     def context(self, scheme: str = "light"):
         if scheme not in self.contexts:
             context = self.browser.new_context(
-                viewport=VIEWPORT, color_scheme=scheme, service_workers="block", locale="en-US")
+                viewport=VIEWPORT, color_scheme=scheme, service_workers="block", locale="en-US"
+            )
             context.add_init_script(OPEN_SHADOW_ROOTS)
 
             def guard(route):
@@ -86,9 +98,18 @@ class Browsing:
         if visit is not None:
             page.on("request", lambda r: visit.requests.append(r.url))
             page.on("requestfailed", lambda r: visit.failed.append(f"{r.url}: {r.failure}"))
-            page.on("response", lambda r: r.status >= 400 and visit.failed.append(f"{r.url}: HTTP {r.status}"))
-            page.on("console", lambda m: m.type == "error" and visit.console_errors.append(
-                f"{m.text} ({m.location.get('url', '')}:{m.location.get('lineNumber', '')})"))
+            page.on(
+                "response", lambda r: r.status >= 400 and visit.failed.append(f"{r.url}: HTTP {r.status}")
+            )
+            page.on(
+                "console",
+                lambda m: (
+                    m.type == "error"
+                    and visit.console_errors.append(
+                        f"{m.text} ({m.location.get('url', '')}:{m.location.get('lineNumber', '')})"
+                    )
+                ),
+            )
             page.on("pageerror", lambda e: visit.page_errors.append(str(e)))
         return page
 
@@ -96,7 +117,9 @@ class Browsing:
         try:
             page.wait_for_function(READY, timeout=READY_TIMEOUT_MS, polling=100)
         except Exception as error:  # playwright's TimeoutError
-            return f"not ready after {READY_TIMEOUT_MS} ms (mermaid not rendered or images not loaded): {error}"
+            return (
+                f"not ready after {READY_TIMEOUT_MS} ms (mermaid not rendered or images not loaded): {error}"
+            )
         return None
 
     def visit(self, path: str, scheme: str = "light") -> Visit:
@@ -112,7 +135,7 @@ class Browsing:
         todo = [p for p in dict.fromkeys(paths) if (p, scheme) not in self.visits or p in screenshots]
         for start in range(0, len(todo), PARALLEL):
             batch = []
-            for path in todo[start:start + PARALLEL]:
+            for path in todo[start : start + PARALLEL]:
                 visit = Visit(path=path, scheme=scheme)
                 page = self.new_page(scheme, visit)
                 response = page.goto(self.server.url(path), wait_until="commit")
@@ -155,15 +178,30 @@ def pytest_terminal_summary(terminalreporter):
         "# Page weight\n\nBytes as the browser decoded them (Resource Timing); `own HTML` is the page's\n"
         "HTML minus its inline `data:` images (budget 250 KB); load is `loadEventEnd` on 127.0.0.1 (Chromium,\n"
         "three pages loading at once on the test machine: compare pages, not absolute times).\n\n"
-        + table + "\n", encoding="utf-8")
+        + table
+        + "\n",
+        encoding="utf-8",
+    )
 
 
 def weight_table() -> str:
-    columns = ["page", "HTML KB", "own HTML KB", "CSS KB", "JS KB", "images KB", "other KB", "total KB", "load ms"]
+    columns = [
+        "page",
+        "HTML KB",
+        "own HTML KB",
+        "CSS KB",
+        "JS KB",
+        "images KB",
+        "other KB",
+        "total KB",
+        "load ms",
+    ]
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     for path in sorted(WEIGHTS):
         row = WEIGHTS[path]
-        cells = [f"/{path}"] + [f"{row[k] / 1024:,.0f}" for k in ("html", "own_html", "css", "js", "images", "other", "total")]
+        cells = [f"/{path}"] + [
+            f"{row[k] / 1024:,.0f}" for k in ("html", "own_html", "css", "js", "images", "other", "total")
+        ]
         cells.append(f"{row['load_ms']:,.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

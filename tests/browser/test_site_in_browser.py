@@ -20,8 +20,20 @@ import pytest
 from tests.docs.helpers import COLAB, DEFAULT_LANGUAGE, LANGUAGES, ROOT, repo_url
 
 from .browsing import (
-    HTML_BUDGET, INSPECT, READY_TIMEOUT_MS, SCREENSHOTS, WEIGHTS, built_page_paths, chromium_problem,
-    contrast, is_local, language_of_path, luminance, own_html_bytes, page_paths, twin_path,
+    HTML_BUDGET,
+    INSPECT,
+    READY_TIMEOUT_MS,
+    SCREENSHOTS,
+    WEIGHTS,
+    built_page_paths,
+    chromium_problem,
+    contrast,
+    is_local,
+    language_of_path,
+    luminance,
+    own_html_bytes,
+    page_paths,
+    twin_path,
 )
 
 PAGES = page_paths()
@@ -45,7 +57,7 @@ def is_notebook_html(html: str) -> bool:
 
 def screenshot_name(path: str, scheme: str) -> str:
     language = language_of_path(path)
-    bare = path if language == DEFAULT_LANGUAGE else path[len(language) + 1:]
+    bare = path if language == DEFAULT_LANGUAGE else path[len(language) + 1 :]
     return f"{language}-{bare.strip('/').replace('/', '_') or 'home'}-{scheme}.png"
 
 
@@ -65,7 +77,7 @@ def test_chromium_is_installed():
 def test_browser_checks_cover_every_built_page(site_root):
     built = built_page_paths(site_root)
     assert built, f"no page in {site_root}"
-    assert PAGES == built, (
+    assert built == PAGES, (
         "the pages in docs/ and the pages of the built site differ: "
         f"only in docs/: {sorted(set(PAGES) - set(built))}, only built: {sorted(set(built) - set(PAGES))}"
     )
@@ -127,7 +139,8 @@ def test_language_switcher_leads_to_the_same_page_and_back(visited, server, path
     own = language_of_path(path)
     for language in LANGUAGES:
         assert links[language] == twin_path(path, language), (
-            f"/{path}: the {language} link leads to /{links[language]}, not the same page")
+            f"/{path}: the {language} link leads to /{links[language]}, not the same page"
+        )
         if language == own:
             continue
         other = visited.visit(links[language])
@@ -137,12 +150,14 @@ def test_language_switcher_leads_to_the_same_page_and_back(visited, server, path
 
 
 def test_language_switcher_works_with_the_mouse(browsing, server):
-    start = PAGES[0] if language_of_path(PAGES[0]) == DEFAULT_LANGUAGE else twin_path(PAGES[0], DEFAULT_LANGUAGE)
+    start = (
+        PAGES[0] if language_of_path(PAGES[0]) == DEFAULT_LANGUAGE else twin_path(PAGES[0], DEFAULT_LANGUAGE)
+    )
     page = browsing.new_page()
     try:
         page.goto(server.url(start))
         path = start
-        for language in [l for l in LANGUAGES if l != DEFAULT_LANGUAGE] + [DEFAULT_LANGUAGE]:
+        for language in [lang for lang in LANGUAGES if lang != DEFAULT_LANGUAGE] + [DEFAULT_LANGUAGE]:
             page.hover(".md-select")
             page.click(f".md-select a[hreflang='{language}']")
             target = twin_path(path, language)
@@ -210,9 +225,14 @@ def search(browsing, server, path: str, query: str) -> list[str]:
         try:
             page.wait_for_function(
                 "placeholder => document.querySelector('.md-search-result__meta').textContent.trim() !== placeholder",
-                arg=placeholder.strip(), timeout=READY_TIMEOUT_MS, polling=100)
+                arg=placeholder.strip(),
+                timeout=READY_TIMEOUT_MS,
+                polling=100,
+            )
         except Exception:
-            raise AssertionError(f"/{path}: the search for {query!r} never answered ({meta.inner_text()!r})") from None
+            raise AssertionError(
+                f"/{path}: the search for {query!r} never answered ({meta.inner_text()!r})"
+            ) from None
         hrefs = page.eval_on_selector_all(".md-search-result__item a", "links => links.map(a => a.href)")
         if not hrefs:
             raise AssertionError(f"/{path}: searching {query!r} found nothing ({meta.inner_text()!r})")
@@ -233,7 +253,7 @@ def test_russian_search_finds_other_forms_of_a_word(browsing, server, site_root)
     assert not foreign, f"the Russian search for {query!r} returns pages of other languages: {foreign}"
 
 
-@pytest.mark.parametrize("language", [l for l in LANGUAGES if l != DEFAULT_LANGUAGE])
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != DEFAULT_LANGUAGE])
 def test_search_returns_pages_of_its_own_language_only(browsing, server, site_root, language):
     words = index_words(site_root, language)
     query = next(w for w, _ in words.most_common() if len(w) >= 6 and w.isascii())
@@ -246,6 +266,7 @@ def test_search_returns_pages_of_its_own_language_only(browsing, server, site_ro
 # Light and dark ---------------------------------------------------------------------------------
 def screenshot_pages(site: Path) -> list[str]:
     """Each language's notebook page and other page with the most to look at (figures, diagrams)."""
+
     def richness(path):
         html = static_html(site, path)
         return mermaid_blocks(html) + html.count("<img")
@@ -271,12 +292,21 @@ def test_figures_and_diagrams_are_readable_in_both_palettes(visited, site_root, 
     dark one, those of the default language (the other language has the same diagrams and
     figures: tests/docs) and the pages of the screenshots."""
     shots = screenshots(site_root, scheme)
-    paths = [p for p in PAGES if p in shots or (
-        (scheme == "light" or language_of_path(p) == DEFAULT_LANGUAGE)
-        and (mermaid_blocks(static_html(site_root, p)) or "<img" in static_html(site_root, p)))]
+    paths = [
+        p
+        for p in PAGES
+        if p in shots
+        or (
+            (scheme == "light" or language_of_path(p) == DEFAULT_LANGUAGE)
+            and (mermaid_blocks(static_html(site_root, p)) or "<img" in static_html(site_root, p))
+        )
+    ]
     checked, problems = 0, []
-    visits = [visited.visit(p) for p in paths] if scheme == "light" else visited.visit_all(
-        paths, scheme, screenshots=shots)
+    visits = (
+        [visited.visit(p) for p in paths]
+        if scheme == "light"
+        else visited.visit_all(paths, scheme, screenshots=shots)
+    )
     for visit in visits:
         path = visit.path
         info, checked = visit.info, checked + 1
@@ -287,8 +317,10 @@ def test_figures_and_diagrams_are_readable_in_both_palettes(visited, site_root, 
             for label in diagram["labels"]:
                 ratio = contrast(label["colour"], page)
                 if ratio < MIN_DIAGRAM_CONTRAST or not label["visible"]:
-                    problems.append(f"/{path} ({scheme}): diagram {number} label {label['text']!r} "
-                                    f"contrast {ratio:.1f}, visible={label['visible']}")
+                    problems.append(
+                        f"/{path} ({scheme}): diagram {number} label {label['text']!r} "
+                        f"contrast {ratio:.1f}, visible={label['visible']}"
+                    )
                     break
         for image in info["images"]:
             name = f"/{path} ({scheme}): figure {image['src']}..."
@@ -299,8 +331,10 @@ def test_figures_and_diagrams_are_readable_in_both_palettes(visited, site_root, 
         for part in ("code", "output", "prose", "link", "button"):
             sample = info[part]
             if sample and contrast(sample["colour"], sample["background"]) < MIN_TEXT_CONTRAST:
-                problems.append(f"/{path} ({scheme}): {part} text contrast "
-                                f"{contrast(sample['colour'], sample['background']):.1f}: {sample}")
+                problems.append(
+                    f"/{path} ({scheme}): {part} text contrast "
+                    f"{contrast(sample['colour'], sample['background']):.1f}: {sample}"
+                )
     assert checked, "no page with a figure or a diagram"
     assert not problems, "\n".join(problems)
     for shot in shots.values():
@@ -312,19 +346,33 @@ def test_figures_and_diagrams_are_readable_in_both_palettes(visited, site_root, 
 def test_page_weight(visited, site_root, path):
     html = static_html(site_root, path)
     info = visited.visit(path).info
-    row = {"html": info["htmlBytes"], "own_html": own_html_bytes(html), "css": 0, "js": 0, "images": 0,
-           "other": 0, "load_ms": info["loadMs"]}
+    row = {
+        "html": info["htmlBytes"],
+        "own_html": own_html_bytes(html),
+        "css": 0,
+        "js": 0,
+        "images": 0,
+        "other": 0,
+        "load_ms": info["loadMs"],
+    }
     for resource in info["resources"]:
         name = resource["name"].split("?")[0]
-        kind = ("css" if name.endswith(".css") else "js" if name.endswith(".js") else
-                "images" if resource["type"] in ("img", "image") or re.search(r"\.(png|svg|jpe?g|gif|webp|ico)$", name)
-                else "other")
+        kind = (
+            "css"
+            if name.endswith(".css")
+            else "js"
+            if name.endswith(".js")
+            else "images"
+            if resource["type"] in ("img", "image") or re.search(r"\.(png|svg|jpe?g|gif|webp|ico)$", name)
+            else "other"
+        )
         row[kind] += resource["bytes"]
     row["total"] = sum(row[k] for k in ("html", "css", "js", "images", "other"))
     WEIGHTS[path] = row
     assert row["own_html"] <= HTML_BUDGET, (
         f"/{path}: its HTML weighs {row['own_html'] / 1024:.0f} KB without its figures "
-        f"(budget {HTML_BUDGET // 1024} KB): shared CSS and scripts belong in files")
+        f"(budget {HTML_BUDGET // 1024} KB): shared CSS and scripts belong in files"
+    )
 
 
 def test_notebook_pages_share_one_jupyter_stylesheet(site_root):
@@ -356,8 +404,10 @@ def test_notebook_cells_keep_their_style(visited, server, site_root):
     shared = visited.visit(path).info["styled"]
     page = visited.new_page()
     try:
-        page.route(server.url(path), lambda route: route.fulfill(
-            status=200, content_type="text/html; charset=utf-8", body=inlined))
+        page.route(
+            server.url(path),
+            lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=inlined),
+        )
         page.goto(server.url(path))
         visited.wait_ready(page)
         before = page.evaluate(INSPECT)["styled"]
@@ -366,7 +416,9 @@ def test_notebook_cells_keep_their_style(visited, server, site_root):
     assert shared == before, "notebook cells are styled differently with the shared stylesheet"
     editor = shared[".jp-InputArea-editor"]
     assert editor, f"/{path} has no code cell"
-    assert editor["background-color"] not in ("rgba(0, 0, 0, 0)", "transparent") or editor["border-top-width"] != "0px", (
-        f"/{path}: code cells have neither a background nor a border: {editor}")
+    assert (
+        editor["background-color"] not in ("rgba(0, 0, 0, 0)", "transparent")
+        or editor["border-top-width"] != "0px"
+    ), f"/{path}: code cells have neither a background nor a border: {editor}"
     keyword, plain = shared[".highlight-ipynb .k"], shared[".highlight-ipynb"]
     assert keyword and keyword["color"] != plain["color"], f"/{path}: code is not highlighted"

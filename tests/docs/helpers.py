@@ -17,7 +17,9 @@ SOURCES = ROOT / "notebooks"
 NOTEBOOKS = DOCS / "notebooks"
 LANGUAGES = ("ru", "en")
 DEFAULT_LANGUAGE = "ru"
-COLAB = re.compile(r"https://colab\.research\.google\.com/github/([^/\s\"')]+)/([^/\s\"')]+)/blob/main/([^\s\"')#?]+)")
+COLAB = re.compile(
+    r"https://colab\.research\.google\.com/github/([^/\s\"')]+)/([^/\s\"')]+)/blob/main/([^\s\"')#?]+)"
+)
 
 
 class _Loader(yaml.SafeLoader):
@@ -76,13 +78,16 @@ def includes(markdown: str) -> list[str]:
 
 
 STRING_TOKENS = {tokenize.STRING} | {
-    getattr(tokenize, name) for name in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, name)
+    getattr(tokenize, name)
+    for name in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END")
+    if hasattr(tokenize, name)
 }
 
 
 def code_without_words(source: str) -> list[tuple[int, str]]:
     """The tokens of ``source`` with comments dropped and string literals blanked: what a
-    translation may not change."""
+    translation may not change. A comma before a closing bracket is dropped too: the formatter
+    adds one when a translated string makes the line longer (its "magic trailing comma")."""
     lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
     tokens = tokenize.generate_tokens(io.StringIO("\n".join(lines) + "\n").readline)
     kept = []
@@ -93,7 +98,11 @@ def code_without_words(source: str) -> list[tuple[int, str]]:
             kept.append((token.type, "<str>"))
         else:
             kept.append((token.type, token.string))
-    return kept
+    return [
+        token
+        for token, following in zip(kept, kept[1:] + [(None, "")])
+        if not (token[1] == "," and following[1] in ")]}")
+    ]
 
 
 def read_source(path: Path):

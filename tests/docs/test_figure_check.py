@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import base64
-import io
-
 import importlib.util
+import io
 
 import matplotlib.image
 import numpy as np
@@ -39,7 +38,7 @@ def test_same_figure_passes_and_changed_figure_fails():
     assert figure_mismatch([stored], [_with_png(stored, image)]) is None
     changed = image.copy()
     h, w = changed.shape[:2]
-    changed[h // 4: h // 2, w // 4: w // 2, :3] = 1 - changed[h // 4: h // 2, w // 4: w // 2, :3]
+    changed[h // 4 : h // 2, w // 4 : w // 2, :3] = 1 - changed[h // 4 : h // 2, w // 4 : w // 2, :3]
     assert "pixels differ" in figure_mismatch([stored], [_with_png(stored, changed)])
     assert "size" in figure_mismatch([stored], [_with_png(stored, np.ascontiguousarray(image[:-3]))])
     assert "drew 0 figure" in figure_mismatch([stored], [])

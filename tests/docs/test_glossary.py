@@ -66,7 +66,9 @@ def test_every_row_appears_in_both_glossary_pages():
             problems.append(f"glossary.ru.md has no row | {russian} | {english} | … |")
         elif bool(ru_row[2]) != bool(note):
             # The Russian note is a translation: it must exist exactly where the English one does.
-            problems.append(f"glossary.ru.md: the note of {russian!r} should be {'there' if note else 'empty'}")
+            problems.append(
+                f"glossary.ru.md: the note of {russian!r} should be {'there' if note else 'empty'}"
+            )
     assert not problems, "\n".join(problems)
 
 
@@ -78,7 +80,9 @@ def shared_rows() -> list[list[str]]:
     return [row + [""] * (3 - len(row)) for row in table[1:]]
 
 
-@pytest.mark.skipif(not SHARED.is_file(), reason=f"the shared glossary ../shared/GLOSSARY.md is not beside the repository")
+@pytest.mark.skipif(
+    not SHARED.is_file(), reason="the shared glossary ../shared/GLOSSARY.md is not beside the repository"
+)
 def test_tsv_matches_the_shared_glossary_row_for_row():
     """Every row of the shared list, in its order, then the site's own additions (if any)."""
     shared = shared_rows()

@@ -12,7 +12,9 @@ SNIPPET = re.compile(r'^\s*--8<--\s+"([^":]+)(?::([\w-]+))?"\s*$', re.M)
 
 
 def _snippets():
-    return sorted({m.groups() for page in pages() for m in SNIPPET.finditer(page.read_text(encoding="utf-8"))})
+    return sorted(
+        {m.groups() for page in pages() for m in SNIPPET.finditer(page.read_text(encoding="utf-8"))}
+    )
 
 
 @pytest.mark.parametrize("path, section", _snippets(), ids=lambda v: str(v))
@@ -30,9 +32,15 @@ def test_pages_paste_no_package_code():
     package = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "simple_llm").glob("*.py"))
     for page in pages():
         for block in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S):
-            lines = [l.strip() for l in block.splitlines() if l.strip() and not l.strip().startswith(("--8<--", "#"))]
-            pasted = [l for l in lines if len(l) > 25 and l in package]
-            assert not pasted, f"{page.relative_to(DOCS)} pastes package code instead of including it: {pasted[:2]}"
+            lines = [
+                line.strip()
+                for line in block.splitlines()
+                if line.strip() and not line.strip().startswith(("--8<--", "#"))
+            ]
+            pasted = [line for line in lines if len(line) > 25 and line in package]
+            assert not pasted, (
+                f"{page.relative_to(DOCS)} pastes package code instead of including it: {pasted[:2]}"
+            )
 
 
 @pytest.mark.parametrize("number", range(2))

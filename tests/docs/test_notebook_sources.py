@@ -21,7 +21,11 @@ def test_notebook_matches_its_source(source):
     notebook = NOTEBOOKS / f"{source.stem}.ipynb"
     assert notebook.is_file(), f"{source.name} was never built: run `make notebooks`"
     expected, stored = _cells(read_source(source)), _cells(read_notebook(notebook))
-    diff = "\n".join(difflib.unified_diff(expected, stored, str(source.relative_to(ROOT)), str(notebook.relative_to(ROOT)), lineterm=""))
+    diff = "\n".join(
+        difflib.unified_diff(
+            expected, stored, str(source.relative_to(ROOT)), str(notebook.relative_to(ROOT)), lineterm=""
+        )
+    )
     assert not diff, f"the notebook is stale, run `make notebooks`:\n{diff}"
 
 
@@ -52,7 +56,9 @@ def test_stored_outputs_are_executed_and_quiet(source):
                 value for key, value in output.get("data", {}).items() if key.startswith("text/")
             )
             for what, pattern in VOLATILE.items():
-                assert not pattern.search(text), f"cell {number} output holds {what}: {pattern.search(text).group(0)!r}"
+                assert not pattern.search(text), (
+                    f"cell {number} output holds {what}: {pattern.search(text).group(0)!r}"
+                )
 
 
 @pytest.mark.parametrize("source", SOURCE_FILES, ids=lambda p: p.name)
@@ -60,5 +66,7 @@ def test_first_code_cell_installs_simple_llm_from_this_repository(source):
     code = [cell.source for cell in read_source(source).cells if cell.cell_type == "code"]
     assert code, f"{source.name} has no code"
     first = code[0]
-    assert "find_spec(\"simple_llm\")" in first, "the first code cell must check whether simple_llm is installed"
+    assert 'find_spec("simple_llm")' in first, (
+        "the first code cell must check whether simple_llm is installed"
+    )
     assert f"git+{repo_url()}" in first, f"the install cell must install from repo_url ({repo_url()})"

@@ -5,8 +5,20 @@ from __future__ import annotations
 import pytest
 
 from .helpers import (
-    ANCHOR, DOCS, LANGUAGES, NOTEBOOKS, SOURCES, code_without_words, headings, includes,
-    language_of, mermaid_count, pages, read_source, sources, twin,
+    ANCHOR,
+    DOCS,
+    LANGUAGES,
+    NOTEBOOKS,
+    SOURCES,
+    code_without_words,
+    headings,
+    includes,
+    language_of,
+    mermaid_count,
+    pages,
+    read_source,
+    sources,
+    twin,
 )
 
 PAGES = pages()
@@ -59,12 +71,19 @@ def test_notebooks_differ_only_in_prose_comments_and_strings(ru):
             assert [lvl for lvl, _ in headings(a.source)] == [lvl for lvl, _ in headings(b.source)], (
                 f"markdown cell {number}: different headings"
             )
-            assert mermaid_count(a.source) == mermaid_count(b.source), f"markdown cell {number}: different diagrams"
+            assert mermaid_count(a.source) == mermaid_count(b.source), (
+                f"markdown cell {number}: different diagrams"
+            )
 
 
 def test_notebook_headings_are_unique():
     """Heading ids come from their text: a repeated heading would give two equal ids."""
     for path in sources():
-        texts = [text for cell in read_source(path).cells if cell.cell_type == "markdown" for _, text in headings(cell.source)]
+        texts = [
+            text
+            for cell in read_source(path).cells
+            if cell.cell_type == "markdown"
+            for _, text in headings(cell.source)
+        ]
         repeated = {t for t in texts if texts.count(t) > 1}
         assert not repeated, f"{path.name}: repeated headings {sorted(repeated)}"

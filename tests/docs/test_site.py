@@ -10,8 +10,17 @@ import pytest
 from bs4 import BeautifulSoup
 
 from .helpers import (
-    COLAB, DEFAULT_LANGUAGE, DOCS, LANGUAGES, NOTEBOOKS, ROOT, language_of, mermaid_count, pages,
-    read_notebook, repo_url,
+    COLAB,
+    DEFAULT_LANGUAGE,
+    DOCS,
+    LANGUAGES,
+    NOTEBOOKS,
+    ROOT,
+    language_of,
+    mermaid_count,
+    pages,
+    read_notebook,
+    repo_url,
 )
 
 NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("*.ipynb"))
@@ -47,8 +56,9 @@ def test_notebook_page_is_rendered_not_copied(built_site, notebook):
     images = page.select(".jp-OutputArea-output img[src^='data:image/png']")
     assert len(images) == figures, f"{figures} figures stored, {len(images)} shown"
     nav_links = [unquote(a["href"]) for a in page.select(".md-nav a.md-nav__link[href]")]
-    assert any(link.endswith(f"notebooks/{notebook.name.split('.')[0]}/") or link in ("./", "")
-               for link in nav_links), "the notebook page is not in the navigation"
+    assert any(
+        link.endswith(f"notebooks/{notebook.name.split('.')[0]}/") or link in ("./", "") for link in nav_links
+    ), "the notebook page is not in the navigation"
 
 
 @pytest.mark.parametrize("src", pages() + NOTEBOOK_FILES, ids=lambda p: str(p.relative_to(DOCS)))
@@ -79,7 +89,9 @@ def test_notebook_page_links_to_colab_and_download_in_its_language(built_site, n
     assert f"https://github.com/{owner}/{repo}" == repo_url()
     assert path == f"docs/notebooks/{notebook.name}", "Colab opens another notebook than the page shows"
     download = page.select_one("a[data-download]")
-    assert download is not None and (html_path.parent / download["href"]).is_file(), "download link leads nowhere"
+    assert download is not None and (html_path.parent / download["href"]).is_file(), (
+        "download link leads nowhere"
+    )
 
 
 def test_every_colab_link_names_a_file_in_the_repository(built_site):
@@ -104,4 +116,6 @@ def test_each_language_searches_only_its_own_pages(built_site):
         assert not leaked, f"the {language} index holds pages of another language: {leaked[:3]}"
         for doc in index["docs"]:
             if doc["location"].endswith("/") and doc["location"].count("/") <= 2:
-                assert (folder / doc["location"] / "index.html").is_file() or doc["location"] == "", doc["location"]
+                assert (folder / doc["location"] / "index.html").is_file() or doc["location"] == "", doc[
+                    "location"
+                ]
