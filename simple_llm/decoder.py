@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from simple_llm._checks import check_input
+from simple_llm._original import decoder_hook
 from simple_llm.feed_forward import FeedForward
 from simple_llm.multi_head_attention import MultiHeadAttention
 
@@ -55,6 +56,7 @@ class Decoder(nn.Module):
         self.feed_forward = FeedForward(emb_size, dropout)
         self.norm1 = nn.LayerNorm(emb_size)
         self.norm2 = nn.LayerNorm(emb_size)
+        self.register_load_state_dict_pre_hook(decoder_hook)  # the original project's keys
 
     # --8<-- [start:forward]
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from simple_llm._checks import check_dropout, check_input, check_size
+from simple_llm._original import multi_head_attention_hook
 from simple_llm.attention import attend
 from simple_llm.masks import combine_masks
 
@@ -64,6 +65,7 @@ class MultiHeadAttention(nn.Module):
         self.qkv = nn.Linear(emb_size, 3 * num_heads * head_size)
         self.proj = nn.Linear(num_heads * head_size, emb_size)
         self.dropout = nn.Dropout(dropout)
+        self.register_load_state_dict_pre_hook(multi_head_attention_hook)  # the original project's keys
 
     # --8<-- [start:forward]
     def forward(
