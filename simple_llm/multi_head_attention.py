@@ -77,7 +77,10 @@ class MultiHeadAttention(nn.Module):
             x: Input ``(B, T, C)``.
             mask: Optional mask, ``True``/1 = may attend. Default: ``None`` (causal only).
             return_weights: Also return the weights ``(B, H, T, T)`` (explicit path, which
-                materialises them). Default: ``False``.
+                materialises them). Default: ``False``. The explicit path is also the one with a
+                second derivative: the fused CPU kernel of ``F.scaled_dot_product_attention``
+                (torch 2.13) has no double backward, so ``torch.autograd.grad(...,
+                create_graph=True)`` followed by another backward works only with ``True``.
 
         Returns:
             ``out`` ``(B, T, C)``, or ``(out, weights)`` if ``return_weights``.
