@@ -12,7 +12,7 @@ from simple_llm.multi_head_attention import MultiHeadAttention
 
 
 class Decoder(nn.Module):
-    """Decoder block. Post-LN by default (as in the seed and the original Transformer).
+    """Decoder-only (GPT-style) block, no cross-attention. Post-LN by default, as in the seed.
 
     - ``norm_first=False`` (post-LN, default): ``x = norm1(x + attention(x))``, then
       ``x = norm2(x + feed_forward(x))``.
