@@ -31,9 +31,10 @@ if importlib.util.find_spec("simple_llm") is None:
 # %%
 import math
 
+import matplotlib.pyplot as plt
 import torch
 
-from simple_llm import Decoder, FeedForward, MultiHeadAttention, plot_attention_heads
+from simple_llm import Decoder, FeedForward, MultiHeadAttention
 
 # show figures (Figure) inline in the notebook
 # %matplotlib inline
@@ -269,9 +270,13 @@ variants = {
 maps = torch.stack([fn(q, k)[0, 0] for fn in variants.values()]).detach()  # (4, T, T)
 for name, w in zip(variants, maps):
     print(f"{name}: row sums", [round(s, 2) for s in w.sum(dim=-1).tolist()])
-fig = plot_attention_heads(maps, lang="en", title="Head 0 of sequence 0")
-for ax, name in zip(fig.axes, variants):
-    ax.set_title(name)
+fig, axes = plt.subplots(2, 2, figsize=(6.4, 6.4), layout="constrained")  # 2 x 2: readable on a phone
+plt.close(fig)  # shown once, as the cell's value
+for ax, name, w in zip(axes.flat, variants, maps):
+    image = ax.imshow(w.numpy(), vmin=0.0, vmax=1.0, cmap="viridis")
+    ax.set(title=name, xlabel="key", ylabel="query")
+fig.colorbar(image, ax=axes.ravel().tolist(), label="attention weight")
+fig.suptitle("Head 0 of sequence 0")
 fig
 
 # %% [markdown]
