@@ -69,16 +69,18 @@ print("answer t − 3: ", targets(x_test)[0, K:, 1].tolist(), "(from position 3)
 
 # %%
 class Tiny(nn.Module):
-    def __init__(self):
+    def __init__(self, num_heads=H, positions=True):
         super().__init__()
         self.tok = nn.Embedding(V, C)  # token -> (C,)
-        self.pos = nn.Embedding(T, C)  # position -> (C,)
+        self.pos = nn.Embedding(T, C) if positions else None  # position -> (C,)
         self.attn = simple_llm.MultiHeadAttention(
-            num_heads=H, emb_size=C, head_size=hs, max_seq_len=T, dropout=0.0
+            num_heads=num_heads, emb_size=C, head_size=C // num_heads, max_seq_len=T, dropout=0.0
         )
         self.out = nn.Linear(C, len(OFFSETS) * V)
 
     def embed(self, x):
+        if self.pos is None:
+            return self.tok(x)  # (B, T, C) without positions: the token only
         return self.tok(x) + self.pos(torch.arange(x.size(1)))  # (B, T, C)
 
     def forward(self, x, mask=None):
@@ -227,6 +229,85 @@ for h in range(H):
     acc_off = accuracy(model, x_test, mask=off)  # (2,)
     print(f"without head {h}: accuracy (t − 1, t − 3) =", [round(a, 2) for a in acc_off.tolist()])
     assert acc_off[owner.index(h)] < 0.5  # this head's output is at guessing level
+
+# %% [markdown]
+# ## One head against two
+#
+# Why several heads at all? One softmax gives each query **one** weighted average of the values,
+# and this task asks for two tokens at once, x[t − 1] and x[t − 3]. We train the same model with
+# one head of size 32 instead of two heads of size 16: C = 32 stays, and so does the number of
+# parameters. Same data, same seed, same 100 steps.
+
+
+# %%
+def train(model, steps=100):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        logits = model(x_train)  # (B, T, 2, V)
+        loss = F.cross_entropy(logits[:, K:].reshape(-1, V), y_train[:, K:].reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+_ = torch.manual_seed(0)
+one_head = Tiny(num_heads=1)  # H = 1, hs = 32
+print(
+    "parameters, H = 1 and H = 2:",
+    sum(p.numel() for p in one_head.parameters()),
+    sum(p.numel() for p in model.parameters()),
+)
+print(f"H = 1, loss after training: {train(one_head):.3f}")
+acc_one = accuracy(one_head, x_test)  # (2,)
+print("H = 1, accuracy (t − 1, t − 3):", [round(a, 2) for a in acc_one.tolist()])
+print("H = 1, weight on t − 0…t − 4:", [round(p, 2) for p in offset_table(one_head, x_test)[0].tolist()])
+assert acc_one.max() > 0.95 and acc_one.min() < 0.5  # one offset learned, the other not
+
+# %% [markdown]
+# The single head splits its weight between the two offsets (0.42 on t − 1, 0.52 on t − 3) and
+# returns their mix: one average of two value vectors. The linear readout cannot tell which token
+# stood where; only the unequal weights help, so the heavier t − 3 is read back and t − 1 mostly is
+# not. Two heads are two weighted averages per query, one for each offset.
+
+# %% [markdown]
+# ## Without the position embedding
+#
+# Now two heads again, but without `pos`: the model sees only the tokens. Attention by itself
+# cannot tell positions apart: the scores depend on the contents of the query and the key, not on
+# where they stand, so a permutation of the tokens permutes the outputs (attention is
+# permutation-equivariant). With the causal mask query t sees its prefix x[0..t] as a **set**:
+# shuffling the earlier tokens does not change its answer.
+
+# %%
+_ = torch.manual_seed(0)
+no_positions = Tiny(positions=False)
+print(f"without positions, loss after training: {train(no_positions):.3f}")
+acc_blind = accuracy(no_positions, x_test)  # (2,)
+print("without positions, accuracy (t − 1, t − 3):", [round(a, 2) for a in acc_blind.tolist()])
+last = x_test[:1]  # (1, T)
+order = torch.randperm(T - 1, generator=torch.Generator().manual_seed(1))  # the earlier positions, shuffled
+shuffled = torch.cat([last[:, order], last[:, -1:]], dim=1)  # (1, T): the last token stays in place
+with torch.no_grad():
+    same = [torch.allclose(m(last)[:, -1], m(shuffled)[:, -1]) for m in (no_positions, model)]
+print("last answer unchanged by shuffling the prefix (without / with positions):", same)
+assert same == [True, False]
+
+# %% [markdown]
+# So the model can at best guess from the set of earlier tokens. The best such guess is the token
+# that occurs most often in x[0..t − 1]; it is right in about a third of the cases, well above the
+# chance level 1 / V, and that is where the model without positions ends up.
+
+# %%
+hits = []
+for q in range(K, T):
+    counts = F.one_hot(x_test[:, :q], V).sum(dim=1)  # (B, V): how often each token occurs before q
+    guess = counts.argmax(dim=-1)  # (B,)
+    hits.append([(guess == x_test[:, q - k]).double().mean() for k in OFFSETS])
+order_blind = torch.tensor(hits).mean(dim=0)  # (2,)
+print("most frequent earlier token, accuracy (t − 1, t − 3):", [round(a, 2) for a in order_blind.tolist()])
+print("chance 1 / V:", round(1 / V, 3))
+assert (acc_blind < order_blind + 0.05).all()  # no better than an order-blind guess
 
 # %% [markdown]
 # ## Summary

@@ -108,6 +108,20 @@ print(f"mean over features: {normed.mean(dim=-1).abs().max().item():.3f}")
 print(f"standard deviation: {normed.std(dim=-1, unbiased=False).mean().item():.3f}")
 
 # %% [markdown]
+# Mean 0 and standard deviation 1 hold only while `weight = 1` and `bias = 0`, as at the start.
+# After training LayerNorm's output has the mean `bias` and the scale `weight`, per feature.
+
+# %%
+scaled = nn.LayerNorm(C).double()
+with torch.no_grad():
+    scaled.weight.fill_(2.0)
+    scaled.bias.fill_(0.5)
+y = scaled(x)  # (B, T, C)
+print(
+    f"weight 2, bias 0.5: mean {y.mean(dim=-1).mean().item():.3f}, std {y.std(dim=-1, unbiased=False).mean().item():.3f}"
+)
+
+# %% [markdown]
 # ## The residual connection
 #
 # A residual connection adds the output of a sublayer to its input: `x + f(x)`. If the sublayer
@@ -180,28 +194,87 @@ print(f"post-LN vs pre-LN on the same weights, largest difference: {gap:.3f}")
 # %% [markdown]
 # ## The gradient at the input of a stack of blocks
 #
-# Why do GPT-2 and most modern models use pre-LN? In pre-LN the residual stream is a straight road
-# from the output back to the input: the gradient travels along it without passing through a
-# single normalization. In post-LN every block's LayerNorm sits on that road, and the gradient at
-# the input weakens with depth. We build a stack of N blocks, take a random linear loss and measure
-# the norm of the gradient at the input divided by the norm of the gradient at the output (the row
-# N = 8 is a stack of eight blocks).
+# In pre-LN the residual stream is a straight road from the output back to the input: the
+# gradient travels along it without passing through a single normalization. In post-LN every
+# block's LayerNorm sits on that road. We build a stack of N blocks at initialization, take a
+# random linear loss and measure the norm of the gradient at the input divided by the norm of the
+# gradient at the output, for every depth from 1 to 32.
 
 
 # %%
-def input_grad(norm_first, N):
+def run_stack(norm_first, N, final_norm=False):
+    """N blocks at initialization and a random linear loss; returns the blocks, the stream and g."""
     _ = torch.manual_seed(0)
-    stack = nn.Sequential(
-        *[Decoder(H, C, hs, T, dropout=0.0, norm_first=norm_first) for _ in range(N)]
-    ).double()
+    blocks = [Decoder(H, C, hs, T, dropout=0.0, norm_first=norm_first).double() for _ in range(N)]
     x = torch.randn(B, T, C, dtype=torch.float64, requires_grad=True)
     g = torch.randn(B, T, C, dtype=torch.float64)  # the gradient arriving at the output
-    (stack(x) * g).sum().backward()
-    return (x.grad.norm() / g.norm()).item()
+    stream = [x]  # the residual stream: the input, then the output of every block
+    for block in blocks:
+        stream.append(block(stream[-1]))  # (B, T, C)
+        stream[-1].retain_grad()
+    out = nn.functional.layer_norm(stream[-1], (C,)) if final_norm else stream[-1]  # (B, T, C)
+    (out * g).sum().backward()
+    return blocks, stream, g
 
 
-for N in (1, 4, 8, 16, 32):
+def input_grad(norm_first, N):
+    _, stream, g = run_stack(norm_first, N)
+    return (stream[0].grad.norm() / g.norm()).item()
+
+
+for N in (1, 2, 4, 8, 16, 32):
     print(f"N = {N:2d}: post-LN {input_grad(False, N):.3f}, pre-LN {input_grad(True, N):.3f}")
+
+# %% [markdown]
+# Post-LN drifts down, and not monotonically: at initialization it loses little. Pre-LN grows.
+#
+# ## Why the pre-LN gradient grows
+#
+# A pre-LN block passes the gradient along its identity path and adds the part that goes through
+# its branch, so its gain (the gradient norm at its input over the norm at its output) is above 1,
+# and the gains of the blocks multiply. Nothing normalizes the pre-LN stream: every block adds
+# its output to it, and its standard deviation grows with depth. Each branch reads the stream
+# through a LayerNorm, which divides by that standard deviation, so the later a block, the smaller
+# its branch's part and the closer its gain to 1. In post-LN the stream is normalized after
+# every block.
+
+# %%
+_, stream, g = run_stack(True, 32)
+std = [h.std().item() for h in stream]  # after 0, 1, ..., 32 blocks
+gain = [(stream[i].grad.norm() / stream[i + 1].grad.norm()).item() for i in range(32)]  # block i + 1
+print("pre-LN, std of the stream after 0, 8, 16, 24, 32 blocks:", [round(s, 2) for s in std[::8]])
+print("pre-LN, gain of blocks 1, 2, 4, 8, 16, 32:", [round(gain[i - 1], 3) for i in (1, 2, 4, 8, 16, 32)])
+print(f"pre-LN, product of the 32 gains: {torch.tensor(gain).prod().item():.3f}")
+_, post_stream, _ = run_stack(False, 32)
+print(
+    "post-LN, std of the stream after 0, 8, 16, 24, 32 blocks:",
+    [round(h.std().item(), 2) for h in post_stream[::8]],
+)
+early, late = sum(gain[:8]) / 8, sum(gain[-8:]) / 8
+print("pre-LN, mean gain of blocks 1–8 and 25–32:", [round(early, 3), round(late, 3)])
+assert std[-1] > 2 * std[0] and early > late
+
+# %% [markdown]
+# ## Gradients near the output: why post-LN needs a warm-up
+#
+# The usual finding (Xiong et al., 2020) is about the parameters near the output. At
+# initialization the gradient of the last post-LN block does not shrink with depth. In pre-LN with
+# a final LayerNorm after the last block (as in GPT-2) it does: the final LayerNorm divides by the
+# standard deviation of the stream, which grows with depth. So a learning rate that suits pre-LN
+# takes steps that are too large near the output of a deep post-LN model, and post-LN is trained
+# with a learning-rate warm-up: the rate starts small and grows over the first steps.
+
+
+# %%
+def last_block_grad(norm_first, N):
+    blocks, _, _ = run_stack(norm_first, N, final_norm=norm_first)  # pre-LN ends with a LayerNorm
+    return torch.cat([p.grad.flatten() for p in blocks[-1].parameters()]).norm().item()
+
+
+last = {N: (last_block_grad(False, N), last_block_grad(True, N)) for N in (1, 2, 4, 8, 16, 32)}
+for N, (post_grad, pre_grad) in last.items():
+    print(f"N = {N:2d}: last block, post-LN {post_grad:.1f}, pre-LN with a final LayerNorm {pre_grad:.1f}")
+assert last[32][1] < 0.6 * last[1][1] and last[32][0] > 0.8 * last[1][0]
 
 # %% [markdown]
 # ## Parameter count of the block
@@ -223,9 +296,11 @@ print(f"attention {attention} + feed-forward {feed_forward} + norms {norms} = {t
 # - Without an activation the feed-forward network is one linear layer `W = W₂·W₁`, `b = W₂·b₁ + b₂`.
 # - `Decoder` is post-LN by default (`norm_first=False`); `norm_first=True` gives pre-LN on the same
 #   parameters, and both hand-built versions equal the package.
-# - In post-LN the gradient at the input of a stack weakens with depth (0.714 at N = 32), in pre-LN
-#   it does not: it travels along the residual stream. The output of a pre-LN stack is not
-#   normalized, though, so GPT-2 adds one more LayerNorm after the last block.
+# - At initialization the gradient at the input of a post-LN stack drifts down with depth (0.714 at
+#   N = 32); in pre-LN it grows (2.617), because every block adds its branch's part, less and less
+#   as the unnormalized stream grows.
+# - Near the output the post-LN gradient does not shrink with depth, the pre-LN one (with a final
+#   LayerNorm, as in GPT-2) does: that is why post-LN needs a learning-rate warm-up.
 #
 # Next: [common mistakes](../../chapters/07-common-mistakes/): each of them breaks one of the
 # checks of this chapter and the earlier ones.

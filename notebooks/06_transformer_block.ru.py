@@ -107,6 +107,20 @@ print(f"среднее по признакам: {normed.mean(dim=-1).abs().max()
 print(f"стандартное отклонение: {normed.std(dim=-1, unbiased=False).mean().item():.3f}")
 
 # %% [markdown]
+# Среднее 0 и стандартное отклонение 1 получаются, только пока `weight = 1` и `bias = 0`, как в
+# начале. После обучения у каждого признака выхода LayerNorm среднее `bias` и масштаб `weight`.
+
+# %%
+scaled = nn.LayerNorm(C).double()
+with torch.no_grad():
+    scaled.weight.fill_(2.0)
+    scaled.bias.fill_(0.5)
+y = scaled(x)  # (B, T, C)
+print(
+    f"weight 2, bias 0.5: среднее {y.mean(dim=-1).mean().item():.3f}, отклонение {y.std(dim=-1, unbiased=False).mean().item():.3f}"
+)
+
+# %% [markdown]
 # ## Остаточная связь
 #
 # Остаточная связь прибавляет выход подслоя к его входу: `x + f(x)`. Если подслой выдаёт нули,
@@ -179,27 +193,89 @@ print(f"post-LN и pre-LN на одних весах, наибольшая ра�
 # %% [markdown]
 # ## Градиент на входе стопки блоков
 #
-# Почему в GPT-2 и большинстве современных моделей pre-LN? У pre-LN остаточный поток — прямая
-# дорога от выхода к входу: градиент проходит по ней, не задевая ни одной нормализации. У post-LN
-# на этой дороге стоит LayerNorm каждого блока, и с глубиной градиент у входа слабеет. Соберём
-# стопку из N блоков, возьмём случайную линейную функцию потерь и измерим норму градиента по
-# входу, делённую на норму градиента на выходе (строка N = 8 — стопка из восьми блоков).
+# У pre-LN остаточный поток — прямая дорога от выхода к входу: градиент проходит по ней, не
+# задевая ни одной нормализации. У post-LN на этой дороге стоит LayerNorm каждого блока. Соберём
+# стопку из N необученных блоков, возьмём случайную линейную функцию потерь и измерим норму
+# градиента по входу, делённую на норму градиента на выходе, для всех глубин от 1 до 32.
 
 
 # %%
-def input_grad(norm_first, N):
+def run_stack(norm_first, N, final_norm=False):
+    """N необученных блоков и случайная линейная функция потерь; возвращает блоки, поток и g."""
     _ = torch.manual_seed(0)
-    stack = nn.Sequential(
-        *[Decoder(H, C, hs, T, dropout=0.0, norm_first=norm_first) for _ in range(N)]
-    ).double()
+    blocks = [Decoder(H, C, hs, T, dropout=0.0, norm_first=norm_first).double() for _ in range(N)]
     x = torch.randn(B, T, C, dtype=torch.float64, requires_grad=True)
     g = torch.randn(B, T, C, dtype=torch.float64)  # градиент, пришедший на выход
-    (stack(x) * g).sum().backward()
-    return (x.grad.norm() / g.norm()).item()
+    stream = [x]  # остаточный поток: вход, затем выход каждого блока
+    for block in blocks:
+        stream.append(block(stream[-1]))  # (B, T, C)
+        stream[-1].retain_grad()
+    out = nn.functional.layer_norm(stream[-1], (C,)) if final_norm else stream[-1]  # (B, T, C)
+    (out * g).sum().backward()
+    return blocks, stream, g
 
 
-for N in (1, 4, 8, 16, 32):
+def input_grad(norm_first, N):
+    _, stream, g = run_stack(norm_first, N)
+    return (stream[0].grad.norm() / g.norm()).item()
+
+
+for N in (1, 2, 4, 8, 16, 32):
     print(f"N = {N:2d}: post-LN {input_grad(False, N):.3f}, pre-LN {input_grad(True, N):.3f}")
+
+# %% [markdown]
+# У post-LN отношение понемногу падает, причём не монотонно: у необученной стопки потеря мала.
+# У pre-LN оно растёт.
+#
+# ## Почему у pre-LN градиент растёт
+#
+# Блок pre-LN передаёт градиент по тождественному пути и добавляет к нему часть, прошедшую через
+# свою ветвь, поэтому его усиление (норма градиента на входе блока, делённая на норму на выходе)
+# больше 1, а усиления блоков перемножаются. Поток pre-LN никто не нормирует: каждый блок
+# прибавляет к нему свой выход, и стандартное отклонение потока растёт с глубиной. Каждая ветвь
+# читает поток через LayerNorm, который делит на это отклонение, поэтому чем дальше блок, тем
+# меньше вклад его ветви и тем ближе его усиление к 1. У post-LN поток нормируется после каждого
+# блока.
+
+# %%
+_, stream, g = run_stack(True, 32)
+std = [h.std().item() for h in stream]  # после 0, 1, ..., 32 блоков
+gain = [(stream[i].grad.norm() / stream[i + 1].grad.norm()).item() for i in range(32)]  # блок i + 1
+print("pre-LN, отклонение потока после 0, 8, 16, 24, 32 блоков:", [round(s, 2) for s in std[::8]])
+print("pre-LN, усиление блоков 1, 2, 4, 8, 16, 32:", [round(gain[i - 1], 3) for i in (1, 2, 4, 8, 16, 32)])
+print(f"pre-LN, произведение 32 усилений: {torch.tensor(gain).prod().item():.3f}")
+_, post_stream, _ = run_stack(False, 32)
+print(
+    "post-LN, отклонение потока после 0, 8, 16, 24, 32 блоков:",
+    [round(h.std().item(), 2) for h in post_stream[::8]],
+)
+early, late = sum(gain[:8]) / 8, sum(gain[-8:]) / 8
+print("pre-LN, среднее усиление блоков 1–8 и 25–32:", [round(early, 3), round(late, 3)])
+assert std[-1] > 2 * std[0] and early > late
+
+# %% [markdown]
+# ## Градиенты у выхода: зачем post-LN разогрев скорости обучения
+#
+# Обычно цитируемый результат (Xiong и др., 2020) — о параметрах у выхода. У необученной модели
+# градиент последнего блока post-LN с глубиной не уменьшается. У pre-LN с завершающим LayerNorm
+# после последнего блока (как в GPT-2) — уменьшается: завершающий LayerNorm делит на стандартное
+# отклонение потока, а оно растёт с глубиной. Поэтому скорость обучения, подходящая для pre-LN, у
+# выхода глубокой post-LN-модели даёт слишком большие шаги, и post-LN обучают с разогревом
+# скорости обучения: она начинается с малой и растёт в первые шаги.
+
+
+# %%
+def last_block_grad(norm_first, N):
+    blocks, _, _ = run_stack(norm_first, N, final_norm=norm_first)  # pre-LN завершает LayerNorm
+    return torch.cat([p.grad.flatten() for p in blocks[-1].parameters()]).norm().item()
+
+
+last = {N: (last_block_grad(False, N), last_block_grad(True, N)) for N in (1, 2, 4, 8, 16, 32)}
+for N, (post_grad, pre_grad) in last.items():
+    print(
+        f"N = {N:2d}: последний блок, post-LN {post_grad:.1f}, pre-LN с завершающим LayerNorm {pre_grad:.1f}"
+    )
+assert last[32][1] < 0.6 * last[1][1] and last[32][0] > 0.8 * last[1][0]
 
 # %% [markdown]
 # ## Число параметров блока
@@ -221,9 +297,11 @@ print(f"внимание {attention} + сеть {feed_forward} + нормали�
 # - Без функции активации полносвязная сеть — один линейный слой `W = W₂·W₁`, `b = W₂·b₁ + b₂`.
 # - `Decoder` по умолчанию post-LN (`norm_first=False`); `norm_first=True` даёт pre-LN на тех же
 #   параметрах, и обе ручные сборки совпадают с пакетом.
-# - У post-LN градиент на входе стопки слабеет с глубиной (0,714 при N = 32), у pre-LN — нет:
-#   он идёт по остаточному потоку. Зато выход pre-LN-стопки не нормирован, поэтому GPT-2 ставит
-#   после последнего блока ещё один LayerNorm.
+# - У необученной post-LN-стопки градиент на входе с глубиной понемногу падает (0,714 при N = 32),
+#   у pre-LN растёт (2,617): каждый блок добавляет вклад своей ветви, тем меньший, чем сильнее
+#   вырос ненормированный поток.
+# - У выхода градиент post-LN с глубиной не уменьшается, а у pre-LN (с завершающим LayerNorm, как
+#   в GPT-2) уменьшается: поэтому post-LN нужен разогрев скорости обучения.
 #
 # Дальше: [типичные ошибки](../../chapters/07-common-mistakes/) — каждая из них ломает одну из
 # проверок этой и предыдущих глав.

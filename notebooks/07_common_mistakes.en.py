@@ -31,9 +31,13 @@ if importlib.util.find_spec("simple_llm") is None:
 # %%
 import math
 
+import matplotlib.pyplot as plt
 import torch
 
 from simple_llm import Decoder, FeedForward, MultiHeadAttention
+
+# show figures (Figure) inline in the notebook
+# %matplotlib inline
 
 _ = torch.manual_seed(0)
 B, T, C, H, hs = 2, 6, 16, 4, 4
@@ -145,6 +149,41 @@ except RuntimeError:
 print("correct:", tuple(mha.qkv(x).shape), "->", tuple(q.shape))  # (B, T, 3*H*hs) -> (B, H, T, hs)
 
 # %% [markdown]
+# ## Mistake 1, the silent variant: a projection per slice
+#
+# The variant that runs: cut the input into `H` slices of `C/H` features and give each head its own
+# small projection `C/H → 3·hs`. The shapes all fit, but the projection has `H` times fewer weights,
+# and each head sees only its slice of the token. The check: the queries of a head must depend on
+# all `C` features of the input (the gradient of head 0's queries with respect to each feature).
+
+
+# %%
+def project_each_slice(x, layers):
+    parts = x.view(x.size(0), x.size(1), H, C // H)  # (B, T, H, C/H): head h gets its slice only
+    qkv = torch.stack([layer(parts[:, :, h]) for h, layer in enumerate(layers)], dim=2)  # (B, T, H, 3*hs)
+    return qkv.view(x.size(0), x.size(1), H, 3, hs).permute(3, 0, 2, 1, 4)  # (B, H, T, hs) each
+
+
+def check_head_sees_all_features(project):
+    x_in = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(project(x_in)[0][:, 0].sum(), x_in)  # head 0's queries
+    seen = int((grad.abs().sum(dim=(0, 1)) > 0).sum())  # features that move them
+    if seen != C:
+        raise AssertionError(f"head 0 sees {seen} of the C = {C} features of a token")
+
+
+with torch.random.fork_rng():  # new layers, without moving the random numbers of later cells
+    _ = torch.manual_seed(1)
+    slice_layers = [torch.nn.Linear(C // H, 3 * hs).double() for _ in range(H)]
+print("projection parameters: full", sum(p.numel() for p in mha.qkv.parameters()), end=" | ")
+print("one per slice", sum(p.numel() for layer in slice_layers for p in layer.parameters()))
+print(tuple(project_each_slice(x, slice_layers)[0].shape))  # (B, H, T, hs): the shape is right
+run_check("reference", check_head_sees_all_features, project_and_split)
+run_check(
+    "a projection per slice", check_head_sees_all_features, lambda x: project_each_slice(x, slice_layers)
+)
+
+# %% [markdown]
 # ## Mistake 2. No 1/√hs scale
 #
 # Without the division by `√hs` the variance of the scores grows like `hs`, the softmax gets
@@ -213,6 +252,34 @@ run_check("rows", check_rows_sum_to_one, weights_mask_after_softmax(q, k))
 run_check("causality", check_causal, lambda x: attention(x, weights_fn=weights_mask_after_softmax))
 
 # %% [markdown]
+# ## Mistakes 2–4 on the attention map
+#
+# Mistakes 2, 3 and 4 change the weights themselves, so they show on a map: head 0 of the first
+# sequence, correct and broken, on one colour scale. Without `1/√hs` the rows are sharper; with the
+# softmax over the queries the columns sum to 1, and the last query takes the whole weight of the
+# last key; with the mask after the softmax the rows are dimmer, because part of their weight went
+# to the future and was cut off. Mistake 5 comes after the weights and does not show here.
+
+# %%
+variants = {
+    "correct": weights_of,
+    "no 1/√hs": weights_without_scale,
+    "softmax over queries": weights_softmax_over(-2),
+    "mask after softmax": weights_mask_after_softmax,
+}
+maps = torch.stack([fn(q, k)[0, 0] for fn in variants.values()]).detach()  # (4, T, T)
+for name, w in zip(variants, maps):
+    print(f"{name}: row sums", [round(s, 2) for s in w.sum(dim=-1).tolist()])
+fig, axes = plt.subplots(2, 2, figsize=(6.4, 6.4), layout="constrained")  # 2 x 2: readable on a phone
+plt.close(fig)  # shown once, as the cell's value
+for ax, name, w in zip(axes.flat, variants, maps):
+    image = ax.imshow(w.numpy(), vmin=0.0, vmax=1.0, cmap="viridis")
+    ax.set(title=name, xlabel="key", ylabel="query")
+fig.colorbar(image, ax=axes.ravel().tolist(), label="attention weight")
+fig.suptitle("Head 0 of sequence 0")
+fig
+
+# %% [markdown]
 # ## Mistake 5. view without transpose when merging heads
 #
 # The heads' output has the shape `(B, H, T, hs)`. `view(B, T, H·hs)` without `transpose(1, 2)`
@@ -238,8 +305,9 @@ run_check("causality", check_causal, lambda x: attention(x, merge_fn=merge_witho
 # %% [markdown]
 # ## Mistake 6. No output projection
 #
-# The merged heads go straight out. When `H·hs = C` the shape matches and the mistake is silent;
-# the heads are never mixed with each other. The comparison with the reference catches it. (If
+# The merged heads go straight out. When `H·hs = C` the shape matches and the mistake is silent.
+# Inside this layer the heads are not mixed: each output channel carries one head. A later layer
+# reads the whole residual stream and mixes them there, but this layer has lost its own mixing. The comparison with the reference catches it. (If
 # `H·hs ≠ C`, the shape check catches the same mistake first.)
 
 
@@ -249,6 +317,13 @@ def no_projection(y):
 
 
 print(tuple(attention(x, after_merge=no_projection).shape))  # (B, T, H*hs) == (B, T, C)
+y_heads = weights_of(q, k) @ v  # (B, H, T, hs)
+y_other = y_heads.clone()
+y_other[:, 1] += 1.0  # change the output of head 1 only
+moved = (merge(y_other) - merge(y_heads)).abs().sum(dim=(0, 1)) > 0  # (H*hs,)
+print("without proj, the channels head 1 moves:", moved.nonzero().flatten().tolist())
+moved = (mha.proj(merge(y_other)) - mha.proj(merge(y_heads))).abs().sum(dim=(0, 1)) > 0  # (C,)
+print("with proj:", int(moved.sum()), "of", C)
 run_check(
     "comparison with nn.MultiheadAttention", check_equal, attention(x, after_merge=no_projection), reference
 )
@@ -314,8 +389,9 @@ run_check("no residual, comparison with Decoder", check_equal, block_without_res
 # ## Mistake 9. No layer normalization
 #
 # In a post-LN block (the default) the output is the output of a LayerNorm: each token has mean 0
-# and standard deviation 1 over its features (chapter 6). Without normalization the residual
-# stream grows from block to block, and this check fails.
+# and standard deviation 1 over its features (chapter 6, with `weight = 1`, `bias = 0` as at the
+# start). Without normalization this check fails, and the residual stream grows from block to
+# block: we measure its standard deviation over a stack of 8 blocks.
 
 
 # %%
@@ -334,6 +410,57 @@ def block_without_norm(b, x):
 run_check("Decoder, normalization", check_normalized, block(x))
 run_check("no LayerNorm, normalization", check_normalized, block_without_norm(block, x))
 run_check("no LayerNorm, comparison with Decoder", check_equal, block_without_norm(block, x), block(x))
+
+
+def stream_std(step, N=8):
+    _ = torch.manual_seed(0)
+    blocks = [Decoder(H, C, hs, T, dropout=0.0).double() for _ in range(N)]
+    h, stds = x, []
+    with torch.no_grad():
+        for b in blocks:
+            h = step(b, h)  # (B, T, C)
+            stds.append(round(h.std().item(), 2))
+    return stds
+
+
+print("std of the stream after blocks 1…8, Decoder:     ", stream_std(lambda b, h: b(h)))
+print("std of the stream after blocks 1…8, no LayerNorm:", stream_std(block_without_norm))
+
+# %% [markdown]
+# ### The pre-LN case
+#
+# A correct pre-LN block (`norm_first=True`) has an unnormalized output by design, so the check
+# above raises a false alarm on it and cannot find a missing norm there. In pre-LN what is
+# normalized is the **input of each sublayer**: we catch it with forward pre-hooks on
+# `attention` and `feed_forward`. The broken variant forgets `norm1`.
+
+# %%
+pre_block = Decoder(H, C, hs, T, dropout=0.0, norm_first=True).double().eval()
+
+
+def check_sublayer_inputs_normalized(forward):
+    inputs = []
+    hooks = [
+        m.register_forward_pre_hook(lambda m, args: inputs.append(args[0]))
+        for m in (pre_block.attention, pre_block.feed_forward)
+    ]
+    try:
+        forward(pre_block, x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for sublayer_input in inputs:  # (B, T, C) each
+        check_normalized(sublayer_input)
+
+
+def pre_ln_without_norm1(b, x):
+    x = x + b.attention(x)  # (B, T, C), norm1 forgotten
+    return x + b.feed_forward(b.norm2(x))  # (B, T, C)
+
+
+run_check("pre-LN Decoder, output normalization", check_normalized, pre_block(x))
+run_check("pre-LN Decoder, sublayer inputs", check_sublayer_inputs_normalized, lambda b, x: b(x))
+run_check("pre-LN without norm1, sublayer inputs", check_sublayer_inputs_normalized, pre_ln_without_norm1)
 
 # %% [markdown]
 # ## Mistake 10. No activation

@@ -31,9 +31,13 @@ if importlib.util.find_spec("simple_llm") is None:
 # %%
 import math
 
+import matplotlib.pyplot as plt
 import torch
 
 from simple_llm import Decoder, FeedForward, MultiHeadAttention
+
+# показывать рисунки (Figure) прямо в блокноте
+# %matplotlib inline
 
 _ = torch.manual_seed(0)
 B, T, C, H, hs = 2, 6, 16, 4, 4
@@ -142,6 +146,39 @@ except RuntimeError:
 print("правильно:", tuple(mha.qkv(x).shape), "->", tuple(q.shape))  # (B, T, 3*H*hs) -> (B, H, T, hs)
 
 # %% [markdown]
+# ## Ошибка 1, тихий вариант: проекция на каждый кусок
+#
+# Вариант, который запускается: разрезать вход на `H` кусков по `C/H` признаков и дать каждой
+# голове свою маленькую проекцию `C/H → 3·hs`. Формы сходятся, но весов в проекции в `H` раз
+# меньше, и каждая голова видит только свой кусок токена. Проверка: запросы головы должны зависеть
+# от всех `C` признаков входа (градиент запросов головы 0 по каждому признаку).
+
+
+# %%
+def project_each_slice(x, layers):
+    parts = x.view(x.size(0), x.size(1), H, C // H)  # (B, T, H, C/H): голове h достаётся только её кусок
+    qkv = torch.stack([layer(parts[:, :, h]) for h, layer in enumerate(layers)], dim=2)  # (B, T, H, 3*hs)
+    return qkv.view(x.size(0), x.size(1), H, 3, hs).permute(3, 0, 2, 1, 4)  # (B, H, T, hs) каждый
+
+
+def check_head_sees_all_features(project):
+    x_in = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(project(x_in)[0][:, 0].sum(), x_in)  # запросы головы 0
+    seen = int((grad.abs().sum(dim=(0, 1)) > 0).sum())  # признаки, которые их двигают
+    if seen != C:
+        raise AssertionError(f"голова 0 видит {seen} из C = {C} признаков токена")
+
+
+with torch.random.fork_rng():  # новые слои, не сдвигая случайные числа следующих ячеек
+    _ = torch.manual_seed(1)
+    slice_layers = [torch.nn.Linear(C // H, 3 * hs).double() for _ in range(H)]
+print("параметров в проекции: полной", sum(p.numel() for p in mha.qkv.parameters()), end=" | ")
+print("по куску на голову", sum(p.numel() for layer in slice_layers for p in layer.parameters()))
+print(tuple(project_each_slice(x, slice_layers)[0].shape))  # (B, H, T, hs): форма верная
+run_check("эталон", check_head_sees_all_features, project_and_split)
+run_check("проекция на кусок", check_head_sees_all_features, lambda x: project_each_slice(x, slice_layers))
+
+# %% [markdown]
 # ## Ошибка 2. Нет масштаба 1/√hs
 #
 # Без деления на `√hs` дисперсия оценок растёт как `hs`, softmax становится острее, и выход
@@ -210,6 +247,34 @@ run_check("строки", check_rows_sum_to_one, weights_mask_after_softmax(q, k
 run_check("каузальность", check_causal, lambda x: attention(x, weights_fn=weights_mask_after_softmax))
 
 # %% [markdown]
+# ## Ошибки 2–4 на карте внимания
+#
+# Ошибки 2, 3 и 4 меняют сами веса, поэтому видны на карте: голова 0 первой последовательности,
+# правильная и сломанные, в одной цветовой шкале. Без `1/√hs` строки острее; при softmax по
+# запросам в сумме 1 дают столбцы, и последний запрос забирает весь вес последнего ключа; при маске
+# после softmax строки тусклее: часть их веса ушла в будущее и была отрезана. Ошибка 5 случается
+# после весов, и здесь её не видно.
+
+# %%
+variants = {
+    "правильно": weights_of,
+    "без 1/√hs": weights_without_scale,
+    "softmax по запросам": weights_softmax_over(-2),
+    "маска после softmax": weights_mask_after_softmax,
+}
+maps = torch.stack([fn(q, k)[0, 0] for fn in variants.values()]).detach()  # (4, T, T)
+for name, w in zip(variants, maps):
+    print(f"{name}: суммы строк", [round(s, 2) for s in w.sum(dim=-1).tolist()])
+fig, axes = plt.subplots(2, 2, figsize=(6.4, 6.4), layout="constrained")  # 2 x 2: читается и на телефоне
+plt.close(fig)  # показать один раз, как значение ячейки
+for ax, name, w in zip(axes.flat, variants, maps):
+    image = ax.imshow(w.numpy(), vmin=0.0, vmax=1.0, cmap="viridis")
+    ax.set(title=name, xlabel="ключ", ylabel="запрос")
+fig.colorbar(image, ax=axes.ravel().tolist(), label="вес внимания")
+fig.suptitle("Голова 0 последовательности 0")
+fig
+
+# %% [markdown]
 # ## Ошибка 5. view без transpose при склейке голов
 #
 # Выход голов имеет форму `(B, H, T, hs)`. `view(B, T, H·hs)` без `transpose(1, 2)` даёт ту же
@@ -232,8 +297,10 @@ run_check("каузальность", check_causal, lambda x: attention(x, merge
 # %% [markdown]
 # ## Ошибка 6. Нет выходной проекции
 #
-# Склеенные головы сразу отдают наружу. Когда `H·hs = C`, форма совпадает, и ошибка молчит;
-# головы при этом не смешиваются между собой. Ловит сверка с эталоном. (Если `H·hs ≠ C`, ту же
+# Склеенные головы сразу отдают наружу. Когда `H·hs = C`, форма совпадает, и ошибка молчит.
+# Внутри этого слоя головы не смешиваются: каждый выходной канал несёт одну голову. Следующий слой
+# читает весь остаточный поток и смешивает их уже там, но своё смешивание этот слой потерял. Ловит
+# сверка с эталоном. (Если `H·hs ≠ C`, ту же
 # ошибку поймает уже проверка формы.)
 
 
@@ -243,6 +310,13 @@ def no_projection(y):
 
 
 print(tuple(attention(x, after_merge=no_projection).shape))  # (B, T, H*hs) == (B, T, C)
+y_heads = weights_of(q, k) @ v  # (B, H, T, hs)
+y_other = y_heads.clone()
+y_other[:, 1] += 1.0  # меняем выход одной головы 1
+moved = (merge(y_other) - merge(y_heads)).abs().sum(dim=(0, 1)) > 0  # (H*hs,)
+print("без proj голова 1 сдвигает каналы:", moved.nonzero().flatten().tolist())
+moved = (mha.proj(merge(y_other)) - mha.proj(merge(y_heads))).abs().sum(dim=(0, 1)) > 0  # (C,)
+print("с proj:", int(moved.sum()), "из", C)
 run_check("сверка с nn.MultiheadAttention", check_equal, attention(x, after_merge=no_projection), reference)
 
 # %% [markdown]
@@ -297,15 +371,16 @@ def block_without_residual(b, x):
 
 
 run_check("Decoder, градиент", check_gradient_reaches_input, lambda b, h: b(h))
-run_check("без остатка, градиент", check_gradient_reaches_input, block_without_residual)
-run_check("без остатка, сверка с Decoder", check_equal, block_without_residual(block, x), block(x))
+run_check("без остаточной связи, градиент", check_gradient_reaches_input, block_without_residual)
+run_check("без остаточной связи, сверка с Decoder", check_equal, block_without_residual(block, x), block(x))
 
 # %% [markdown]
 # ## Ошибка 9. Нет нормализации слоя
 #
 # В post-LN-блоке (вариант по умолчанию) выход — это выход LayerNorm: у каждого токена среднее 0
-# и стандартное отклонение 1 по признакам (глава 6). Без нормализации остаточный поток растёт от
-# блока к блоку, и эта проверка падает.
+# и стандартное отклонение 1 по признакам (глава 6; при `weight = 1`, `bias = 0`, как в начале).
+# Без нормализации эта проверка падает, а остаточный поток растёт от блока к блоку: измерим его
+# стандартное отклонение на стопке из 8 блоков.
 
 
 # %%
@@ -326,6 +401,57 @@ def block_without_norm(b, x):
 run_check("Decoder, нормировка", check_normalized, block(x))
 run_check("без LayerNorm, нормировка", check_normalized, block_without_norm(block, x))
 run_check("без LayerNorm, сверка с Decoder", check_equal, block_without_norm(block, x), block(x))
+
+
+def stream_std(step, N=8):
+    _ = torch.manual_seed(0)
+    blocks = [Decoder(H, C, hs, T, dropout=0.0).double() for _ in range(N)]
+    h, stds = x, []
+    with torch.no_grad():
+        for b in blocks:
+            h = step(b, h)  # (B, T, C)
+            stds.append(round(h.std().item(), 2))
+    return stds
+
+
+print("отклонение потока после блоков 1…8, Decoder:    ", stream_std(lambda b, h: b(h)))
+print("отклонение потока после блоков 1…8, без LayerNorm:", stream_std(block_without_norm))
+
+# %% [markdown]
+# ### Случай pre-LN
+#
+# У правильного pre-LN-блока (`norm_first=True`) выход и должен быть ненормированным, поэтому
+# проверка выше поднимает на нём ложную тревогу и пропущенную нормализацию там найти не может. В
+# pre-LN нормирован **вход каждого подслоя**: его ловим хуками `forward_pre_hook` на `attention` и
+# `feed_forward`. Сломанный вариант забывает `norm1`.
+
+# %%
+pre_block = Decoder(H, C, hs, T, dropout=0.0, norm_first=True).double().eval()
+
+
+def check_sublayer_inputs_normalized(forward):
+    inputs = []
+    hooks = [
+        m.register_forward_pre_hook(lambda m, args: inputs.append(args[0]))
+        for m in (pre_block.attention, pre_block.feed_forward)
+    ]
+    try:
+        forward(pre_block, x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for sublayer_input in inputs:  # (B, T, C) каждый
+        check_normalized(sublayer_input)
+
+
+def pre_ln_without_norm1(b, x):
+    x = x + b.attention(x)  # (B, T, C), norm1 забыт
+    return x + b.feed_forward(b.norm2(x))  # (B, T, C)
+
+
+run_check("pre-LN Decoder, нормировка выхода", check_normalized, pre_block(x))
+run_check("pre-LN Decoder, входы подслоёв", check_sublayer_inputs_normalized, lambda b, x: b(x))
+run_check("pre-LN без norm1, входы подслоёв", check_sublayer_inputs_normalized, pre_ln_without_norm1)
 
 # %% [markdown]
 # ## Ошибка 10. Нет функции активации

@@ -198,7 +198,7 @@ print("positions 0..T-2 unchanged: yes; position T-1 changed:", moved)
 # %% [markdown]
 # ## 10. Padding mask and causal mask
 #
-# The causal mask (T, T) is one for all: query t sees keys 0..t. The padding mask (B, T) is per example: it hides the filler keys at the end of a shorter sequence. In simple_llm `True` means "may attend", and the causal mask is always applied.
+# The causal mask (T, T) is one for all: query t sees keys 0..t. The padding mask (B, T) is per example: it hides the padding tokens at the end of a shorter sequence. In simple_llm `True` means "may attend", and the causal mask is always applied.
 
 # %%
 pad = padding_mask([5, 3], max_len=T)  # (B, T)

@@ -6,12 +6,13 @@ import torch
 import torch.nn as nn
 
 from simple_llm._checks import check_input
+from simple_llm._original import decoder_hook
 from simple_llm.feed_forward import FeedForward
 from simple_llm.multi_head_attention import MultiHeadAttention
 
 
 class Decoder(nn.Module):
-    """Decoder block. Post-LN by default (as in the seed and the original Transformer).
+    """Decoder-only (GPT-style) block, no cross-attention. Post-LN by default, as in the seed.
 
     - ``norm_first=False`` (post-LN, default): ``x = norm1(x + attention(x))``, then
       ``x = norm2(x + feed_forward(x))``.
@@ -55,6 +56,7 @@ class Decoder(nn.Module):
         self.feed_forward = FeedForward(emb_size, dropout)
         self.norm1 = nn.LayerNorm(emb_size)
         self.norm2 = nn.LayerNorm(emb_size)
+        self.register_load_state_dict_pre_hook(decoder_hook)  # the original project's keys
 
     # --8<-- [start:forward]
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

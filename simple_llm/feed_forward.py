@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from simple_llm._checks import check_dropout, check_input, check_size
+from simple_llm._original import feed_forward_hook
 
 
 class FeedForward(nn.Module):
@@ -34,6 +35,7 @@ class FeedForward(nn.Module):
         check_size("emb_size", emb_size)
         check_dropout(dropout)
         self.emb_size = emb_size
+        self.register_load_state_dict_pre_hook(feed_forward_hook)  # the original project's keys
         # --8<-- [start:layers]
         self.up = nn.Linear(emb_size, 4 * emb_size)
         self.activation = nn.ReLU()

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from simple_llm._checks import check_input, check_size
+from simple_llm._original import head_attention_hook
 from simple_llm.attention import attend
 from simple_llm.masks import combine_masks
 
@@ -45,6 +46,7 @@ class HeadAttention(nn.Module):
         self.q_proj = nn.Linear(emb_size, head_size)
         self.k_proj = nn.Linear(emb_size, head_size)
         self.v_proj = nn.Linear(emb_size, head_size)
+        self.register_load_state_dict_pre_hook(head_attention_hook)  # the original project's keys
 
     def _attend(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         B, T = check_input(x, self.emb_size, self.max_seq_len)

@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from simple_llm._checks import check_dropout, check_input, check_size
+from simple_llm._original import multi_head_attention_hook
 from simple_llm.attention import attend
 from simple_llm.masks import combine_masks
 
@@ -64,6 +65,7 @@ class MultiHeadAttention(nn.Module):
         self.qkv = nn.Linear(emb_size, 3 * num_heads * head_size)
         self.proj = nn.Linear(num_heads * head_size, emb_size)
         self.dropout = nn.Dropout(dropout)
+        self.register_load_state_dict_pre_hook(multi_head_attention_hook)  # the original project's keys
 
     # --8<-- [start:forward]
     def forward(
@@ -75,7 +77,10 @@ class MultiHeadAttention(nn.Module):
             x: Input ``(B, T, C)``.
             mask: Optional mask, ``True``/1 = may attend. Default: ``None`` (causal only).
             return_weights: Also return the weights ``(B, H, T, T)`` (explicit path, which
-                materialises them). Default: ``False``.
+                materialises them). Default: ``False``. The explicit path is also the one with a
+                second derivative: the fused CPU kernel of ``F.scaled_dot_product_attention``
+                (torch 2.13) has no double backward, so ``torch.autograd.grad(...,
+                create_graph=True)`` followed by another backward works only with ``True``.
 
         Returns:
             ``out`` ``(B, T, C)``, or ``(out, weights)`` if ``return_weights``.

@@ -133,6 +133,25 @@ def test_mask_on_other_device_is_rejected():
         combine_masks(torch.ones(4, 4, dtype=torch.bool, device="meta"), 2, 4, 1, torch.device("cpu"))
 
 
+@pytest.mark.parametrize("dtype", [torch.long, torch.float32, torch.bool])
+def test_mask_on_the_meta_device_skips_the_value_check(dtype):
+    """A meta tensor has no values: an int or float 0/1 mask must not fail in the value check."""
+    mask = torch.ones(2, 5, dtype=dtype, device="meta")
+    allowed, keep = combine_masks(mask, 2, 5, 3, torch.device("meta"))
+    assert allowed.device.type == keep.device.type == "meta"
+    assert allowed.shape == (2, 1, 5, 5) and allowed.dtype == torch.bool
+    mha = MultiHeadAttention(3, 12, 4, 8).to("meta")
+    x = torch.randn(2, 5, 12, device="meta")
+    assert mha(x, mask).shape == (2, 5, 12)
+    assert mha.get_attention_weights(x, mask).shape == (2, 3, 5, 5)
+    assert mha.head(1)(x, mask).shape == (2, 5, 4)
+
+
+def test_mask_values_are_still_checked_off_the_meta_device():
+    with pytest.raises(ValueError, match="2"):
+        combine_masks(torch.full((2, 5), 2), 2, 5, 3, torch.device("cpu"))
+
+
 def test_mask_not_a_tensor_is_rejected():
     with pytest.raises(TypeError, match="list"):
         combine_masks([[1, 0], [1, 1]], 1, 2, 1, torch.device("cpu"))

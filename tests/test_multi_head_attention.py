@@ -151,6 +151,18 @@ def test_gradcheck_weights_float64():
     assert torch.autograd.gradcheck(lambda x: mha.get_attention_weights(x), (x,))
 
 
+@pytest.mark.parametrize("masked", [False, True])
+def test_second_derivative_only_on_the_explicit_path(masked):
+    """SDPA's fused CPU kernel has no double backward; the explicit path (return_weights=True) has."""
+    mha = make(2, 4, 3, dtype=torch.float64)
+    x = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
+    mask = padding_mask([3, 2]) if masked else None
+    assert torch.autograd.gradgradcheck(lambda x: mha(x, mask, return_weights=True)[0], (x,))
+    (grad,) = torch.autograd.grad(mha(x, mask).square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="derivative for .*flash_attention.* is not implemented"):
+        grad.sum().backward()
+
+
 def test_same_input_twice_is_bitwise_equal():
     mha = make(4, 32, 8)
     x = torch.randn(3, 9, 32)

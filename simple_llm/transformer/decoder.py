@@ -1,0 +1,5 @@
+"""The original project's module ``simple_llm.transformer.decoder``: the package's :class:`~simple_llm.Decoder`."""
+
+from simple_llm.decoder import Decoder
+
+__all__ = ["Decoder"]

@@ -1,0 +1,5 @@
+"""The original project's module ``simple_llm.transformer.multi_head_attention``: the package's :class:`~simple_llm.MultiHeadAttention`."""
+
+from simple_llm.multi_head_attention import MultiHeadAttention
+
+__all__ = ["MultiHeadAttention"]
