@@ -70,7 +70,6 @@ def plot_attention_heads(
 
         Examples:
             >>> import torch
-
             >>> weights = torch.softmax(torch.randn(2, 3, 3), dim=-1)
             >>> fig = plot_attention_heads(weights, tokens=["a", "b", "c"], lang="en")
             >>> [ax.get_title() for ax in fig.axes[:2]]
