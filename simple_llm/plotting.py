@@ -54,29 +54,29 @@ def plot_attention_heads(
 ) -> matplotlib.figure.Figure:
     """Plot one attention heatmap per head on a shared colour scale.
 
-        The figure is created with pyplot and closed at once, so pyplot keeps no reference and
-        nothing is shown: in a notebook it is displayed exactly once when it is the last expression
-        of a cell (with or without ``%matplotlib inline``); elsewhere call ``fig.savefig(...)``.
+    The figure is created with pyplot and closed at once, so pyplot keeps no reference and
+    nothing is shown: in a notebook it is displayed exactly once when it is the last expression
+    of a cell (with or without ``%matplotlib inline``); elsewhere call ``fig.savefig(...)``.
 
-        Args:
-            weights: ``(H, T, T)``, ``(B, H, T, T)``, or a list of per-head ``(B, T, T)`` tensors
-                (as ``[head.get_attention_weights(x) for head in mha.heads]``).
-            tokens: Optional sequence of ``T`` labels for the query and key ticks. Default: ``None``.
-            lang: Label language, ``"ru"`` or ``"en"``. Default: ``"ru"``.
-            title: Optional figure title. Default: ``None``.
-            batch_index: Batch item to plot for 4-D or list input. Default: ``0``.
-            vmax: Top of the shared colour scale; larger weights show in the top colour and the
-                colour bar gets an arrow. Default: ``None`` (the largest weight plotted).
+    Args:
+        weights: ``(H, T, T)``, ``(B, H, T, T)``, or a list of per-head ``(B, T, T)`` tensors
+            (as ``[head.get_attention_weights(x) for head in mha.heads]``).
+        tokens: Optional sequence of ``T`` labels for the query and key ticks. Default: ``None``.
+        lang: Label language, ``"ru"`` or ``"en"``. Default: ``"ru"``.
+        title: Optional figure title. Default: ``None``.
+        batch_index: Batch item to plot for 4-D or list input. Default: ``0``.
+        vmax: Top of the shared colour scale; larger weights show in the top colour and the
+            colour bar gets an arrow. Default: ``None`` (the largest weight plotted).
 
-        Returns:
-            The ``matplotlib.figure.Figure``: up to 4 heads per row, one colour bar.
+    Returns:
+        The ``matplotlib.figure.Figure``: up to 4 heads per row, one colour bar.
 
-        Examples:
-            >>> import torch
-            >>> weights = torch.softmax(torch.randn(2, 3, 3), dim=-1)
-            >>> fig = plot_attention_heads(weights, tokens=["a", "b", "c"], lang="en")
-            >>> [ax.get_title() for ax in fig.axes[:2]]
-            ['Head 0', 'Head 1']
+    Examples:
+        >>> import torch
+        >>> weights = torch.softmax(torch.randn(2, 3, 3), dim=-1)
+        >>> fig = plot_attention_heads(weights, tokens=["a", "b", "c"], lang="en")
+        >>> [ax.get_title() for ax in fig.axes[:2]]
+        ['Head 0', 'Head 1']
     """
     if lang not in _LABELS:
         raise ValueError(f"lang must be 'ru' or 'en', got {lang!r}")
