@@ -157,7 +157,9 @@ print(tuple(w.shape))  # (1, T, T)
 print("вес на себя:", [round(p, 2) for p in w[0].diagonal().tolist()])
 vmax = w[0, 1:].max().item()  # самый большой вес вне строки 0
 print("самый большой вес вне строки 0:", round(vmax, 2))
-fig = simple_llm.plot_attention_heads(w, tokens=tokens, lang="ru", title="Одна голова, без обучения", vmax=vmax)
+fig = simple_llm.plot_attention_heads(
+    w, tokens=tokens, lang="ru", title="Одна голова, без обучения", vmax=vmax
+)
 fig
 
 # %% [markdown]
