@@ -285,9 +285,7 @@ theirs, their_weights = torch_mha(
 torch.testing.assert_close(theirs, mha(x), rtol=1e-12, atol=1e-12)
 torch.testing.assert_close(their_weights, mha.get_attention_weights(x), rtol=1e-12, atol=1e-12)
 
-source = (
-    torch.nn.MultiheadAttention(C, H, batch_first=True).double().eval()
-)  # собственная инициализация PyTorch
+source = torch.nn.MultiheadAttention(C, H, batch_first=True).double().eval()  # инициализация PyTorch
 loaded = MultiHeadAttention.from_torch(source, max_seq_len=16).eval()
 theirs, their_weights = source(
     x, x, x, attn_mask=future, average_attn_weights=False

@@ -239,9 +239,7 @@ grids = {
     "паддинг & каузальная": pad[1] & causal,  # (T, T)
     "паддинг слева & каузальная": left[1] & causal,  # (T, T)
 }
-empty = (
-    (~(left[1] & causal).any(dim=-1)).nonzero().flatten().tolist()
-)  # запросы, у которых не осталось ни одного ключа
+empty = (~(left[1] & causal).any(dim=-1)).nonzero().flatten().tolist()  # запросы без ключей
 print("полностью закрытые строки (паддинг слева):", empty)
 assert empty == [0, 1]
 fig, axes = plt.subplots(2, 2, figsize=(6.4, 6.8), layout="constrained")
