@@ -248,8 +248,8 @@ print(f"{'float64, MATH forced':30} | {kernel:24} | {peak >= weights_bytes}")
 # but it is itself a `(T, T)` matrix (the kernel converts it to floats): memory is then `O(T²)`,
 # though one copy for all heads rather than one per head. Our module never passes `dropout_p`
 # (its dropout acts after the output projection), so without a mask its memory grows linearly in
-# `T`. On a GPU the choice is different (the flash kernel wants float16 or bfloat16, float64 falls
-# back to math): ask the profiler on your machine.
+# `T`. On a GPU the rules differ (there the flash kernel accepts only float16 and bfloat16, and
+# other kernels take the rest): ask the profiler on your machine.
 
 # %% [markdown]
 # ## Separate heads and the fused projection: the same parameters
