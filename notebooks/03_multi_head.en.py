@@ -122,7 +122,7 @@ assert torch.equal(right // 10, torch.arange(nH).repeat_interleave(nhs).expand(n
 assert not torch.equal(wrong, right)
 
 colours = ["#a6cee3", "#fdbf6f", "#b2df8a"]  # head 0, 1, 2
-fig, axes = plt.subplots(2, 1, figsize=(5.2, 5.6), layout="constrained")
+fig, axes = plt.subplots(2, 1, figsize=(3.9, 4.6), layout="constrained")
 for ax, merged, title in zip(
     axes,
     (right, wrong),
@@ -135,7 +135,7 @@ for ax, merged, title in zip(
         for c in range(nH * nhs):
             h, pos = divmod(merged[t, c].item(), 10)
             ax.add_patch(plt.Rectangle((c, t), 1, 1, facecolor=colours[h], edgecolor="white", linewidth=2))
-            ax.text(c + 0.5, t + 0.5, f"h{h}\nt{pos}", ha="center", va="center", fontsize=11)
+            ax.text(c + 0.5, t + 0.5, f"h{h}\nt{pos}", ha="center", va="center", fontsize=10)
     ax.set_xlim(0, nH * nhs)
     ax.set_ylim(nT, 0)
     ax.set_xticks(
@@ -144,7 +144,7 @@ for ax, merged, title in zip(
     )
     ax.set_yticks([t + 0.5 for t in range(nT)], [f"row {t}" for t in range(nT)])
     ax.tick_params(length=0)
-    ax.set_title(title, fontsize=11)
+    ax.set_title(title, fontsize=9)
     ax.set_aspect("equal")
     for side in ax.spines.values():
         side.set_visible(False)

@@ -243,7 +243,7 @@ grids = {
 empty = (~(left[1] & causal).any(dim=-1)).nonzero().flatten().tolist()  # queries that have no key left
 print("fully masked rows (left padding):", empty)
 assert empty == [0, 1]
-fig, axes = plt.subplots(2, 2, figsize=(6.4, 6.8), layout="constrained")
+fig, axes = plt.subplots(2, 2, figsize=(4.4, 4.8), layout="constrained")
 for ax, (title, grid) in zip(axes.flat, grids.items()):
     ax.imshow(grid.int().numpy(), cmap=ListedColormap(["#eeeeee", "#2a9d8f"]), vmin=0, vmax=1)
     ax.set_xticks(range(T), minor=False)
@@ -252,15 +252,16 @@ for ax, (title, grid) in zip(axes.flat, grids.items()):
     ax.set_yticks([i - 0.5 for i in range(1, T)], minor=True)
     ax.grid(which="minor", color="white", linewidth=2)
     ax.tick_params(which="minor", length=0)
+    ax.tick_params(labelsize=8)
     ax.set_xlabel("key")
     ax.set_ylabel("query")
-    ax.set_title(title, fontsize=11)
+    ax.set_title(title, fontsize=10)
     if title == "left padding & causal":
         for t in empty:
             ax.add_patch(
                 plt.Rectangle((-0.45, t - 0.45), T - 0.1, 0.9, fill=False, edgecolor="#d62828", linewidth=2.5)
             )
-fig.suptitle("Sequence 1, T = 5: filled = may attend")
+fig.suptitle("Sequence 1, T = 5: filled = may attend", fontsize=11)
 plt.show()
 
 # %% [markdown]

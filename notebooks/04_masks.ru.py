@@ -242,7 +242,7 @@ grids = {
 empty = (~(left[1] & causal).any(dim=-1)).nonzero().flatten().tolist()  # запросы без ключей
 print("полностью закрытые строки (паддинг слева):", empty)
 assert empty == [0, 1]
-fig, axes = plt.subplots(2, 2, figsize=(6.4, 6.8), layout="constrained")
+fig, axes = plt.subplots(2, 2, figsize=(4.4, 4.8), layout="constrained")
 for ax, (title, grid) in zip(axes.flat, grids.items()):
     ax.imshow(grid.int().numpy(), cmap=ListedColormap(["#eeeeee", "#2a9d8f"]), vmin=0, vmax=1)
     ax.set_xticks(range(T), minor=False)
@@ -251,15 +251,16 @@ for ax, (title, grid) in zip(axes.flat, grids.items()):
     ax.set_yticks([i - 0.5 for i in range(1, T)], minor=True)
     ax.grid(which="minor", color="white", linewidth=2)
     ax.tick_params(which="minor", length=0)
+    ax.tick_params(labelsize=8)
     ax.set_xlabel("ключ")
     ax.set_ylabel("запрос")
-    ax.set_title(title, fontsize=11)
+    ax.set_title(title, fontsize=10)
     if title == "паддинг слева & каузальная":
         for t in empty:
             ax.add_patch(
                 plt.Rectangle((-0.45, t - 0.45), T - 0.1, 0.9, fill=False, edgecolor="#d62828", linewidth=2.5)
             )
-fig.suptitle("Последовательность 1, T = 5: закрашено — можно смотреть")
+fig.suptitle("Последовательность 1, T = 5: закрашено — можно смотреть", fontsize=11)
 plt.show()
 
 # %% [markdown]
