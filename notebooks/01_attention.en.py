@@ -25,7 +25,10 @@ if importlib.util.find_spec("simple_llm") is None:
 #
 # The input `x` is a batch of B sequences of T embeddings of size C. Queries, keys and values
 # are three different linear projections of **the same** `x` into a space of size hs.
-# We compute in float64 so that we can compare with the package later without rounding slack.
+# We compute in float64. Its rounding error is about 1e-16 of a value (float32: about 1e-7), so
+# the comparisons with the package below can use tolerances some nine orders of magnitude
+# tighter than float32 needs, and a real bug cannot hide in rounding noise. Comparisons still need a
+# tolerance: two correct programs that add in a different order differ in the last bits.
 
 # %%
 import math
@@ -36,7 +39,7 @@ import torch.nn as nn
 
 import simple_llm
 
-torch.set_default_dtype(torch.float64)  # exact comparisons with the package
+torch.set_default_dtype(torch.float64)  # rounding error ~1e-16: tiny tolerances suffice
 _ = torch.manual_seed(0)
 B, T, C, hs = 2, 5, 8, 4
 x = torch.randn(B, T, C)
@@ -44,6 +47,21 @@ q_proj, k_proj, v_proj = nn.Linear(C, hs), nn.Linear(C, hs), nn.Linear(C, hs)
 q, k, v = q_proj(x), k_proj(x), v_proj(x)
 print("x:", tuple(x.shape))  # (B, T, C)
 print("q, k, v:", tuple(q.shape), tuple(k.shape), tuple(v.shape))  # (B, T, hs) each
+
+# %% [markdown]
+# The page writes `Q = x·Wq`: a row vector `x` times a matrix `Wq` of shape `(C, hs)`, biases left
+# out. `nn.Linear(C, hs)` stores its weight the other way round, `(hs, C)`, and computes
+# `x·Wᵀ + b`. So the page's `Wq` is `q_proj.weight.T`, and the layer adds its bias `q_proj.bias`.
+# `finfo(...).eps` is the rounding step of a dtype near 1.
+
+# %%
+Wq = q_proj.weight.T  # (C, hs): the page's Wq
+print(
+    "q_proj.weight:", tuple(q_proj.weight.shape), "Wq = q_proj.weight.T:", tuple(Wq.shape)
+)  # (hs, C), (C, hs)
+torch.testing.assert_close(q, x @ Wq + q_proj.bias)
+print("q_proj(x) == x @ Wq + q_proj.bias:", True)
+print("eps float64:", torch.finfo(torch.float64).eps, "| eps float32:", torch.finfo(torch.float32).eps)
 
 # %% [markdown]
 # ## Attention scores Q·Kᵀ
@@ -182,6 +200,31 @@ head.v_proj.load_state_dict(v_proj.state_dict())
 torch.testing.assert_close(head(x), causal_out)
 torch.testing.assert_close(head.get_attention_weights(x), causal_weights)
 print("HeadAttention:", tuple(head(x).shape), "matches the hand-built version")  # (B, T, hs)
+
+# %% [markdown]
+# ## Self-attention and cross-attention
+#
+# Everything above is **self-attention**: the queries, the keys and the values are projections of
+# one and the same `x`, so the sequence attends to itself. In **cross-attention** the queries come
+# from one sequence and the keys and values from another one, which may have another length
+# `T_k` (a translation decoder reading the encoded source sentence is the classic case). The
+# formula is the same; the scores are `(B, T_q, T_k)`, no longer square, and the output has one row
+# per query, `(B, T_q, hs)`. A causal mask usually has no place there: the other sequence is
+# already known in full.
+
+# %%
+import torch.nn.functional as F
+
+T_q, T_k = 3, 7
+x_q = torch.randn(B, T_q, C)  # (B, T_q, C): the sequence that asks
+memory = torch.randn(B, T_k, C)  # (B, T_k, C): the sequence that is read
+q_c, k_c, v_c = q_proj(x_q), k_proj(memory), v_proj(memory)  # (B, T_q, hs), (B, T_k, hs), (B, T_k, hs)
+cross_weights = (q_c @ k_c.transpose(-2, -1) / math.sqrt(hs)).softmax(dim=-1)  # (B, T_q, T_k)
+cross_out = cross_weights @ v_c  # (B, T_q, hs)
+torch.testing.assert_close(cross_out, F.scaled_dot_product_attention(q_c, k_c, v_c))
+print(
+    "cross-attention weights:", tuple(cross_weights.shape), "output:", tuple(cross_out.shape)
+)  # (B, T_q, T_k), (B, T_q, hs)
 
 # %% [markdown]
 # ## Summary

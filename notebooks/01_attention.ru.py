@@ -25,7 +25,10 @@ if importlib.util.find_spec("simple_llm") is None:
 #
 # Вход `x` — батч из B последовательностей по T эмбеддингов размера C. Запросы, ключи и
 # значения — три разные линейные проекции **одного и того же** `x` в пространство размера hs.
-# Считаем в float64, чтобы потом сравнивать с пакетом без допусков на округление.
+# Считаем в float64. Его ошибка округления — около 1e-16 от величины (у float32 — около 1e-7),
+# поэтому при сверке с пакетом хватает допусков примерно на девять порядков строже, чем нужны
+# для float32, и настоящая ошибка не спрячется в шуме округления. Совсем без допуска сравнивать всё
+# же нельзя: две правильные программы, складывающие в разном порядке, расходятся в последних битах.
 
 # %%
 import math
@@ -36,7 +39,7 @@ import torch.nn as nn
 
 import simple_llm
 
-torch.set_default_dtype(torch.float64)  # точные сравнения с пакетом
+torch.set_default_dtype(torch.float64)  # ошибка округления ~1e-16: хватает крошечных допусков
 _ = torch.manual_seed(0)
 B, T, C, hs = 2, 5, 8, 4
 x = torch.randn(B, T, C)
@@ -44,6 +47,21 @@ q_proj, k_proj, v_proj = nn.Linear(C, hs), nn.Linear(C, hs), nn.Linear(C, hs)
 q, k, v = q_proj(x), k_proj(x), v_proj(x)
 print("x:", tuple(x.shape))  # (B, T, C)
 print("q, k, v:", tuple(q.shape), tuple(k.shape), tuple(v.shape))  # (B, T, hs) каждая
+
+# %% [markdown]
+# На странице написано `Q = x·Wq`: вектор-строка `x` умножается на матрицу `Wq` формы `(C, hs)`,
+# смещения в формулах опущены. `nn.Linear(C, hs)` хранит вес наоборот, в форме `(hs, C)`, и
+# считает `x·Wᵀ + b`. Значит, `Wq` со страницы — это `q_proj.weight.T`, а слой ещё прибавляет
+# смещение `q_proj.bias`. `finfo(...).eps` — шаг округления типа данных около 1.
+
+# %%
+Wq = q_proj.weight.T  # (C, hs): Wq со страницы
+print(
+    "q_proj.weight:", tuple(q_proj.weight.shape), "Wq = q_proj.weight.T:", tuple(Wq.shape)
+)  # (hs, C), (C, hs)
+torch.testing.assert_close(q, x @ Wq + q_proj.bias)
+print("q_proj(x) == x @ Wq + q_proj.bias:", True)
+print("eps float64:", torch.finfo(torch.float64).eps, "| eps float32:", torch.finfo(torch.float32).eps)
 
 # %% [markdown]
 # ## Оценки внимания Q·Kᵀ
@@ -182,6 +200,31 @@ head.v_proj.load_state_dict(v_proj.state_dict())
 torch.testing.assert_close(head(x), causal_out)
 torch.testing.assert_close(head.get_attention_weights(x), causal_weights)
 print("HeadAttention:", tuple(head(x).shape), "— совпадает с ручной версией")  # (B, T, hs)
+
+# %% [markdown]
+# ## Самовнимание и перекрёстное внимание
+#
+# Всё, что было выше, — **самовнимание** (self-attention): запросы, ключи и значения — проекции
+# одного и того же `x`, последовательность смотрит сама на себя. В **перекрёстном внимании**
+# (cross-attention) запросы берутся из одной последовательности, а ключи и значения — из другой,
+# и её длина `T_k` может быть другой (классический пример — декодер переводчика, который читает
+# закодированное исходное предложение). Формула та же; оценки имеют форму `(B, T_q, T_k)` и уже
+# не квадратные, а у выхода по строке на запрос: `(B, T_q, hs)`. Каузальная маска там обычно не
+# нужна: другая последовательность уже известна целиком.
+
+# %%
+import torch.nn.functional as F
+
+T_q, T_k = 3, 7
+x_q = torch.randn(B, T_q, C)  # (B, T_q, C): последовательность, которая спрашивает
+memory = torch.randn(B, T_k, C)  # (B, T_k, C): последовательность, которую читают
+q_c, k_c, v_c = q_proj(x_q), k_proj(memory), v_proj(memory)  # (B, T_q, hs), (B, T_k, hs), (B, T_k, hs)
+cross_weights = (q_c @ k_c.transpose(-2, -1) / math.sqrt(hs)).softmax(dim=-1)  # (B, T_q, T_k)
+cross_out = cross_weights @ v_c  # (B, T_q, hs)
+torch.testing.assert_close(cross_out, F.scaled_dot_product_attention(q_c, k_c, v_c))
+print(
+    "веса перекрёстного внимания:", tuple(cross_weights.shape), "выход:", tuple(cross_out.shape)
+)  # (B, T_q, T_k), (B, T_q, hs)
 
 # %% [markdown]
 # ## Итог

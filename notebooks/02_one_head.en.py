@@ -35,7 +35,7 @@ import simple_llm
 
 # show figures (Figure objects) right in the notebook
 # %matplotlib inline
-torch.set_default_dtype(torch.float64)  # exact comparisons with the package
+torch.set_default_dtype(torch.float64)  # rounding error ~1e-16: tiny tolerances suffice
 _ = torch.manual_seed(0)
 C, hs, max_seq_len = 16, 8, 8
 head = simple_llm.HeadAttention(emb_size=C, head_size=hs, max_seq_len=max_seq_len)
@@ -139,9 +139,15 @@ print("first row:", [round(p, 3) for p in w[0, 0].tolist()])  # query 0 sees onl
 # %% [markdown]
 # ## The map of weights
 #
-# Let us draw the weights for a short sentence. Nothing is trained here: the word embeddings are
-# random, so the numbers themselves mean nothing. What shows is the shape: everything above the
-# diagonal is zero. `plot_attention_heads` expects (H, T, T); one head's weights (1, T, T) are H = 1.
+# Let us draw the weights for a short sentence. Nothing is trained here: the "word embeddings"
+# are random vectors, so the numbers themselves mean nothing. What shows is the shape: everything
+# above the diagonal is zero. `plot_attention_heads` expects (H, T, T); one head's weights
+# (1, T, T) are H = 1.
+#
+# Row 0 always holds a single weight of 1.0 (the first token sees only itself). On a colour scale
+# from 0 to 1 it would leave the other rows dark, so the scale stops at the largest weight outside
+# row 0 (`vmax=`): row 0 shows in the top colour, and the arrow on the colour bar says the scale
+# is clipped.
 
 # %%
 tokens = ["the", "cat", "sat", "on", "the", "mat"]
@@ -150,7 +156,9 @@ x_words = torch.randn(1, len(tokens), C)  # (B=1, T=6, C): one embedding per wor
 w = head.get_attention_weights(x_words)  # (1, T, T), read as (H=1, T, T)
 print(tuple(w.shape))  # (1, T, T)
 print("weight on itself:", [round(p, 2) for p in w[0].diagonal().tolist()])
-fig = simple_llm.plot_attention_heads(w, tokens=tokens, lang="en", title="One head, untrained")
+vmax = w[0, 1:].max().item()  # the largest weight outside row 0
+print("largest weight outside row 0:", round(vmax, 2))
+fig = simple_llm.plot_attention_heads(w, tokens=tokens, lang="en", title="One head, untrained", vmax=vmax)
 fig
 
 # %% [markdown]

@@ -35,7 +35,7 @@ import simple_llm
 
 # показывать рисунки (Figure) прямо в блокноте
 # %matplotlib inline
-torch.set_default_dtype(torch.float64)  # точные сравнения с пакетом
+torch.set_default_dtype(torch.float64)  # ошибка округления ~1e-16: хватает крошечных допусков
 _ = torch.manual_seed(0)
 C, hs, max_seq_len = 16, 8, 8
 head = simple_llm.HeadAttention(emb_size=C, head_size=hs, max_seq_len=max_seq_len)
@@ -139,9 +139,14 @@ print("первая строка:", [round(p, 3) for p in w[0, 0].tolist()])  # 
 # %% [markdown]
 # ## Карта весов
 #
-# Нарисуем веса для короткого предложения. Обучения здесь нет: эмбеддинги слов случайные,
-# поэтому сами числа смысла не несут. Видна форма: всё над диагональю — ноль.
+# Нарисуем веса для короткого предложения. Обучения здесь нет: «эмбеддинги слов» — случайные
+# векторы, поэтому сами числа смысла не несут. Видна форма: всё над диагональю — ноль.
 # `plot_attention_heads` ждёт (H, T, T); у одной головы веса (1, T, T) — это H = 1.
+#
+# В строке 0 всегда один вес, равный 1,0: первый токен видит только себя. На шкале от 0 до 1
+# остальные строки рядом с ней были бы почти чёрными, поэтому шкала обрезана по самому большому
+# весу вне строки 0 (`vmax=`): строка 0 закрашена верхним цветом шкалы, а стрелка на цветовой
+# шкале напоминает, что она обрезана.
 
 # %%
 tokens = ["кот", "сел", "на", "тёплый", "мягкий", "коврик"]
@@ -150,7 +155,11 @@ x_words = torch.randn(1, len(tokens), C)  # (B=1, T=6, C): по эмбеддин
 w = head.get_attention_weights(x_words)  # (1, T, T), читаем как (H=1, T, T)
 print(tuple(w.shape))  # (1, T, T)
 print("вес на себя:", [round(p, 2) for p in w[0].diagonal().tolist()])
-fig = simple_llm.plot_attention_heads(w, tokens=tokens, lang="ru", title="Одна голова, без обучения")
+vmax = w[0, 1:].max().item()  # самый большой вес вне строки 0
+print("самый большой вес вне строки 0:", round(vmax, 2))
+fig = simple_llm.plot_attention_heads(
+    w, tokens=tokens, lang="ru", title="Одна голова, без обучения", vmax=vmax
+)
 fig
 
 # %% [markdown]

@@ -98,6 +98,66 @@ shapes += [
 print(tuple(out.shape))  # (B, T, C)
 
 # %% [markdown]
+# ## Merging the heads: why `transpose` comes first
+#
+# `y` of shape `(B, H, T, hs)` lies in memory head after head: all `T·hs` numbers of head 0, then
+# head 1, and so on. `view(B, T, H·hs)` does not move anything, it only cuts that memory into rows
+# of `H·hs` numbers. So row 0 of the "merged" tensor gets several positions of head 0, not
+# position 0 of every head. `transpose(1, 2)` puts the positions first, and `reshape` then copies
+# the numbers into the right order. Let us label each number of a small `y` (H = 3, T = 4, hs = 2)
+# with its head and position and look at both results.
+
+# %%
+import matplotlib.pyplot as plt
+
+nH, nT, nhs = 3, 4, 2
+head_of = torch.arange(nH).view(1, nH, 1, 1).expand(1, nH, nT, nhs)  # (B, H, T, hs)
+pos_of = torch.arange(nT).view(1, 1, nT, 1).expand(1, nH, nT, nhs)  # (B, H, T, hs)
+label = (10 * head_of + pos_of).contiguous()  # (B, H, T, hs): 10·head + position
+right = label.transpose(1, 2).reshape(1, nT, nH * nhs)[0]  # (T, H*hs)
+wrong = label.view(1, nT, nH * nhs)[0]  # (T, H*hs): memory order, heads and positions mixed
+for name, merged in (("transpose + reshape, row 0:", right), ("view without transpose, row 0:", wrong)):
+    print(name, [f"h{v // 10}t{v % 10}" for v in merged[0].tolist()])
+assert torch.equal(right // 10, torch.arange(nH).repeat_interleave(nhs).expand(nT, -1))  # columns by head
+assert not torch.equal(wrong, right)
+
+colours = ["#a6cee3", "#fdbf6f", "#b2df8a"]  # head 0, 1, 2
+fig, axes = plt.subplots(2, 1, figsize=(3.9, 4.6), layout="constrained")
+for ax, merged, title in zip(
+    axes,
+    (right, wrong),
+    (
+        "transpose(1, 2).reshape: row t = position t of every head",
+        "view without transpose: rows mix positions",
+    ),
+):
+    for t in range(nT):
+        for c in range(nH * nhs):
+            h, pos = divmod(merged[t, c].item(), 10)
+            ax.add_patch(plt.Rectangle((c, t), 1, 1, facecolor=colours[h], edgecolor="white", linewidth=2))
+            ax.text(c + 0.5, t + 0.5, f"h{h}\nt{pos}", ha="center", va="center", fontsize=10)
+    ax.set_xlim(0, nH * nhs)
+    ax.set_ylim(nT, 0)
+    ax.set_xticks(
+        [nhs * h + nhs / 2 for h in range(nH)] if merged is right else [],
+        [f"head {h}" for h in range(nH)] if merged is right else [],
+    )
+    ax.set_yticks([t + 0.5 for t in range(nT)], [f"row {t}" for t in range(nT)])
+    ax.tick_params(length=0)
+    ax.set_title(title, fontsize=9)
+    ax.set_aspect("equal")
+    for side in ax.spines.values():
+        side.set_visible(False)
+plt.show()
+
+# %% [markdown]
+# The colour is the head, `t` the position. After `transpose` + `reshape` each row is one
+# position, and the columns of head h are the same for every row: `proj` can learn what each
+# head's columns mean. After a bare `view`, row 0 holds positions 0, 1 and 2 of head 0 and no other
+# head: the output of position 0 now depends on tokens 1 and 2, the future leaks in, and the shape is
+# still `(B, T, H·hs)`, so nothing fails. Chapter 7 catches this mistake with a causality check.
+
+# %% [markdown]
 # ## The shape table
 #
 # The table is built from the real tensors of this notebook, not typed by hand.
@@ -117,11 +177,86 @@ torch.testing.assert_close(weights, mha.get_attention_weights(x), rtol=1e-12, at
 print("hand-built == MultiHeadAttention:", True)
 
 # %% [markdown]
+# ## When the fast path creates no `(T, T)` matrix
+#
+# `F.scaled_dot_product_attention` picks a kernel at run time. A fused kernel (flash attention)
+# goes through the keys block by block and never stores a whole `(T, T)` matrix; the math
+# fallback computes the scores, softmax and weights as ordinary tensors, `(B, H, T, T)` each.
+# Which one runs depends on the device, the dtype, the mask and dropout. We ask the profiler which
+# kernel ran and compare the peak memory of the call with the size of one `(B, H, T, T)` tensor,
+# for `T = 2048` and 4 heads.
+
+# %%
+import contextlib
+import itertools
+import os
+
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.profiler import ProfilerActivity, profile
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """The profiler's C++ library logs start and stop lines with timestamps to stderr: hide them."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def kernel_and_peak(q, k, v, **kwargs):
+    """The SDPA kernel that ran and the peak of the tensor memory it allocated, in bytes."""
+    with quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        F.scaled_dot_product_attention(q, k, v, **kwargs)
+    kernel = next(e.key for e in prof.key_averages() if e.key.startswith("aten::_scaled_dot_product"))
+    events = sorted(
+        (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+        key=lambda e: e.start_ns(),
+    )
+    return kernel.removeprefix("aten::_scaled_dot_product_"), max(
+        itertools.accumulate(e.nbytes() for e in events)
+    )
+
+
+_ = torch.manual_seed(0)
+nT = 2048
+allowed = torch.ones(nT, nT, dtype=torch.bool).tril()  # (T, T): True = may attend
+print(f"{'dtype, arguments':30} | {'kernel':24} | {'peak >= one (B, H, T, T)'}")
+for dtype in (torch.float32, torch.bfloat16, torch.float64):
+    q, k, v = (torch.randn(1, 4, nT, 16, dtype=dtype) for _ in range(3))  # (B, H, T, hs) each
+    weights_bytes = q.numel() // 16 * nT * q.element_size()  # one (B, H, T, T) tensor
+    cases = {"is_causal=True": {"is_causal": True}}
+    if dtype == torch.float32:
+        cases["attn_mask=(T, T) bool"] = {"attn_mask": allowed}
+        cases["dropout_p=0.1"] = {"is_causal": True, "dropout_p": 0.1}
+    for case, kwargs in cases.items():
+        kernel, peak = kernel_and_peak(q, k, v, **kwargs)
+        print(f"{str(dtype)[6:] + ', ' + case:30} | {kernel:24} | {peak >= weights_bytes}")
+with sdpa_kernel(SDPBackend.MATH):  # the fused kernel switched off by hand
+    kernel, peak = kernel_and_peak(q, k, v, is_causal=True)
+print(f"{'float64, MATH forced':30} | {kernel:24} | {peak >= weights_bytes}")
+
+# %% [markdown]
+# On the CPU, with this PyTorch, the flash kernel runs for float32, bfloat16 and float64, with or
+# without a mask; only dropout inside SDPA (`dropout_p > 0`) or a kernel switched off by hand sends
+# it to the math path, which does hold `(B, H, T, T)` tensors. A mask does not switch the kernel,
+# but it is itself a `(T, T)` matrix (the kernel converts it to floats): memory is then `O(T²)`,
+# though one copy for all heads rather than one per head. Our module never passes `dropout_p`
+# (its dropout acts after the output projection), so without a mask its memory grows linearly in
+# `T`. On a GPU the rules differ (there the flash kernel accepts only float16 and bfloat16, and
+# other kernels take the rest): ask the profiler on your machine.
+
+# %% [markdown]
 # ## Separate heads and the fused projection: the same parameters
 #
-# `mha.heads` (`mha.heads` in the original project, which still works) are views of the heads: each reads its own rows of
-# `mha.qkv.weight`, there is no copy of the weights. The heads' outputs, concatenated and passed
-# through `proj`, give the same result.
+# `mha.heads` (`mha._heads` in the original project, which still works) are views of the
+# heads: each reads its own rows of `mha.qkv.weight`, there is no copy of the weights. The
+# heads' outputs, concatenated and passed through `proj`, give the same result.
 
 # %%
 per_head = torch.cat([head(x) for head in mha.heads], dim=-1)  # (B, T, H*hs)
@@ -134,20 +269,31 @@ print("head 0 weights live in mha.qkv.weight:", shares)
 # %% [markdown]
 # ## Equal to `torch.nn.MultiheadAttention`
 #
-# `to_torch()` moves our weights into PyTorch's module, `from_torch()` moves them back. PyTorch's
-# mask has the opposite polarity: `True` means "masked out".
+# `to_torch()` moves our weights into PyTorch's module, `from_torch()` builds ours from one of
+# PyTorch's. Each direction is compared with the module it started from: `mha` with its copy
+# `mha.to_torch()`, and a freshly initialised `nn.MultiheadAttention` (the source) with the
+# module `from_torch` built from it; outputs and per-head weights. PyTorch's mask has the
+# opposite polarity: `True` means "masked out".
 
 # %%
 torch_mha = mha.to_torch()
 future = ~causal  # True = masked out, the PyTorch convention
-theirs, _ = torch_mha(x, x, x, attn_mask=future, need_weights=False)
+theirs, their_weights = torch_mha(
+    x, x, x, attn_mask=future, average_attn_weights=False
+)  # (B, T, C), (B, H, T, T)
 torch.testing.assert_close(theirs, mha(x), rtol=1e-12, atol=1e-12)
-back = MultiHeadAttention.from_torch(
-    torch.nn.MultiheadAttention(C, H, batch_first=True).double(), max_seq_len=16
-)
-ref, _ = back.to_torch()(x, x, x, attn_mask=future, need_weights=False)
-torch.testing.assert_close(back(x), ref, rtol=1e-12, atol=1e-12)
-print("MultiHeadAttention == torch.nn.MultiheadAttention (both ways):", True)
+torch.testing.assert_close(their_weights, mha.get_attention_weights(x), rtol=1e-12, atol=1e-12)
+
+source = torch.nn.MultiheadAttention(C, H, batch_first=True).double().eval()  # PyTorch's own initialisation
+loaded = MultiHeadAttention.from_torch(source, max_seq_len=16).eval()
+theirs, their_weights = source(
+    x, x, x, attn_mask=future, average_attn_weights=False
+)  # (B, T, C), (B, H, T, T)
+ours, our_weights = loaded(x, return_weights=True)  # (B, T, C), (B, H, T, T)
+torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+torch.testing.assert_close(loaded(x), theirs, rtol=1e-12, atol=1e-12)  # the fast path too
+torch.testing.assert_close(our_weights, their_weights, rtol=1e-12, atol=1e-12)
+print("to_torch and from_torch: outputs and weights equal to the module they came from:", True)
 
 # %% [markdown]
 # ## Parameter count: 4·C² + 4·C
@@ -178,12 +324,29 @@ assert len({flops(256, 512, h)["attention"] for h in (1, 2, 4, 8)}) == 1
 print("T doubled: attention ×", flops(512, 512, 8)["attention"] // flops(256, 512, 8)["attention"])
 
 # %% [markdown]
+# The same multiplications, but not the same work. Every head has its own `(T, T)` matrix of
+# weights: the `(B, H, T, T)` tensor, the exponentials of softmax and the masking grow with `H`.
+# And a weight of a small head is cheap to compute (`4·hs` FLOPs for the score and its share of
+# the output), so more and more of the time goes to writing, softmaxing and reading the weights,
+# and the thin matrix products of small heads run less efficiently. For `B = 1, T = 256, C = 512`:
+
+# %%
+print("  H |  hs | weights float32, MiB | exp() in softmax | FLOPs per weight")
+for heads in (1, 2, 4, 8):
+    n = heads * 256 * 256  # elements of the (B=1, H, T, T) weights
+    per_weight = flops(256, 512, heads)["attention"] // n
+    print(f"{heads:>3} | {512 // heads:>3} | {n * 4 / 2**20:24.2f} | {n:>16} | {per_weight:>16}")
+
+# %% [markdown]
 # ## The heads' weights in a figure
 #
 # The weights of every head, obtained as in the original project:
-# `[head.get_attention_weights(x) for head in mha.heads]`. One colour scale for all heads.
-# The module is untrained, so the maps look alike: chapter 5 shows how heads specialise after
-# training.
+# `[head.get_attention_weights(x) for head in mha.heads]`. The module is untrained, and the
+# "tokens" are random vectors `x` with the words only as labels, so the values mean nothing:
+# chapter 5 shows how heads specialise after training. Row 0 is 1.0 in every head (the first token
+# sees only itself); on a scale from 0 to 1 the other rows would be dark and the heads would look
+# alike. So the shared colour scale stops at the largest weight outside row 0 (`vmax=`), and row 0
+# shows in the top colour.
 
 # %%
 with torch.no_grad():
@@ -192,6 +355,8 @@ tokens = ["the", "cat", "sat", "on", "the", "mat"]
 print(
     "weights of the last query, per head:", [[round(float(v), 2) for v in w[0, -1]] for w in per_head_weights]
 )
+vmax = max(w[0, 1:].max().item() for w in per_head_weights)  # the largest weight outside row 0
+print("largest weight outside row 0:", round(vmax, 2))
 plot_attention_heads(
-    per_head_weights, tokens=tokens, lang="en", title="Attention weights of an untrained module"
+    per_head_weights, tokens=tokens, lang="en", title="Attention weights of an untrained module", vmax=vmax
 )

@@ -60,7 +60,7 @@ print(tuple(w.shape))  # (B, H, T, T)
 # ## The padding mask
 #
 # A batch holds sequences of different lengths; the short ones are padded at the end with
-# placeholder tokens. `simple_llm.padding_mask(lengths)` gives a (B, T) mask: `True` for a real
+# padding tokens. `simple_llm.padding_mask(lengths)` gives a (B, T) mask: `True` for a real
 # token. The package ANDs it with the causal mask, and the padding gets no attention at all.
 
 # %%
@@ -221,6 +221,48 @@ mha(x_grad, mask=left).pow(2).sum().backward()
 assert torch.isfinite(x_grad.grad).all()
 assert all(torch.isfinite(p.grad).all() for p in mha.parameters())
 print("gradients are finite:", tuple(x_grad.grad.shape))  # (B, T, C)
+
+# %% [markdown]
+# ## The masks as grids
+#
+# The four masks of this notebook side by side, for the second sequence (lengths 5 and 3): a row
+# is a query, a column is a key, a filled cell means "may attend". The padding mask is a flag per
+# key, the same for every query; combined with the causal mask by a logical AND it cuts the
+# triangle. With padding on the left, rows 0 and 1 lose every key: they are outlined in red.
+
+# %%
+import matplotlib.pyplot as plt
+from matplotlib.colors import ListedColormap
+
+grids = {
+    "causal": causal,  # (T, T)
+    "padding [5, 3]": pad[1].expand(T, T),  # (T, T): one flag per key, copied to every query
+    "padding & causal": pad[1] & causal,  # (T, T)
+    "left padding & causal": left[1] & causal,  # (T, T)
+}
+empty = (~(left[1] & causal).any(dim=-1)).nonzero().flatten().tolist()  # queries that have no key left
+print("fully masked rows (left padding):", empty)
+assert empty == [0, 1]
+fig, axes = plt.subplots(2, 2, figsize=(4.4, 4.8), layout="constrained")
+for ax, (title, grid) in zip(axes.flat, grids.items()):
+    ax.imshow(grid.int().numpy(), cmap=ListedColormap(["#eeeeee", "#2a9d8f"]), vmin=0, vmax=1)
+    ax.set_xticks(range(T), minor=False)
+    ax.set_yticks(range(T))
+    ax.set_xticks([i - 0.5 for i in range(1, T)], minor=True)
+    ax.set_yticks([i - 0.5 for i in range(1, T)], minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="minor", length=0)
+    ax.tick_params(labelsize=8)
+    ax.set_xlabel("key")
+    ax.set_ylabel("query")
+    ax.set_title(title, fontsize=10)
+    if title == "left padding & causal":
+        for t in empty:
+            ax.add_patch(
+                plt.Rectangle((-0.45, t - 0.45), T - 0.1, 0.9, fill=False, edgecolor="#d62828", linewidth=2.5)
+            )
+fig.suptitle("Sequence 1, T = 5: filled = may attend", fontsize=11)
+plt.show()
 
 # %% [markdown]
 # ## Summary

@@ -59,9 +59,9 @@ print(tuple(w.shape))  # (B, H, T, T)
 # %% [markdown]
 # ## Маска паддинга
 #
-# В батче последовательности разной длины; короткие дополнены в конце токенами-заглушками.
+# В батче последовательности разной длины; короткие дополнены в конце токенами-заполнителями.
 # `simple_llm.padding_mask(lengths)` даёт маску (B, T): `True` — настоящий токен. Пакет
-# умножает её (логическое «и») на каузальную, и заглушки не получают ни капли внимания.
+# объединяет её с каузальной логическим «и», и заполнители не получают ни капли внимания.
 
 # %%
 pad = simple_llm.padding_mask([5, 3])  # (B, T): длины 5 и 3
@@ -70,7 +70,7 @@ allowed = pad[:, None, :] & causal  # (B, T, T): что на самом деле
 w = mha.get_attention_weights(x, mask=pad)  # (B, H, T, T)
 assert (w.masked_select(~allowed[:, None]) == 0).all()  # закрытый ключ — ровно 0
 print("вес > 0 во второй последовательности, голова 0:")
-show(w[1, 0] > 0)  # (T, T): ключи 3 и 4 — заглушки
+show(w[1, 0] > 0)  # (T, T): ключи 3 и 4 — заполнители
 
 # %% [markdown]
 # ## Своя маска: локальное окно
@@ -149,7 +149,7 @@ print("(3, 3) прочитана как паддинг:", torch.allclose(as_patt
 # %% [markdown]
 # ## Три соглашения о полярности
 #
-# | Где | Что значит `True` | Дробная маска |
+# | Где | Что значит `True` | Вещественная маска (float) |
 # | --- | --- | --- |
 # | `simple_llm` | можно смотреть | не принимается (только 0/1) |
 # | `nn.MultiheadAttention` (`attn_mask`, `key_padding_mask`) | закрыто | прибавляется к оценкам |
@@ -159,7 +159,7 @@ print("(3, 3) прочитана как паддинг:", torch.allclose(as_patt
 # оператором `~`. Каузальную маску PyTorch сам не добавит — передаём её явно.
 #
 # Затем `F.scaled_dot_product_attention`. Булева маска — в нашей полярности, её можно передать
-# как есть. Дробная маска прибавляется к оценкам: 0 там, где можно смотреть, −∞ там, где нельзя.
+# как есть. Вещественная маска прибавляется к оценкам: 0 там, где можно смотреть, −∞ там, где нельзя.
 
 # %%
 torch_mha = mha.to_torch().eval()  # те же веса в nn.MultiheadAttention(C, H, batch_first=True)
@@ -199,7 +199,7 @@ print("после additive == 0 выход совпадает")
 # и по градиентам.
 #
 # Такая строка появляется сама, стоит дополнить последовательность **слева**: у второй
-# последовательности первые два токена — заглушки, и запросы 0 и 1 видят (по каузальной маске)
+# последовательности первые два токена — заполнители, и запросы 0 и 1 видят (по каузальной маске)
 # только их. `simple_llm` отдаёт для таких строк нулевые веса, нулевой выход голов (до выходной
 # проекции) и конечные градиенты.
 
@@ -208,7 +208,7 @@ row = torch.full((T,), float("-inf"))  # (T,): ни одного открыто�
 naive = row.softmax(dim=-1)  # (T,)
 print("NaN в наивном softmax:", torch.isnan(naive).any().item())
 
-left = simple_llm.padding_mask([5, 3]).flip(-1)  # (B, T): заглушки слева
+left = simple_llm.padding_mask([5, 3]).flip(-1)  # (B, T): заполнители слева
 show(left, "последовательность")
 x_grad = x.clone().requires_grad_(True)  # (B, T, C)
 w = mha.get_attention_weights(x_grad, mask=left)  # (B, H, T, T)
@@ -222,9 +222,51 @@ assert all(torch.isfinite(p.grad).all() for p in mha.parameters())
 print("градиенты конечны:", tuple(x_grad.grad.shape))  # (B, T, C)
 
 # %% [markdown]
+# ## Маски в клетку
+#
+# Четыре маски этого блокнота рядом, для второй последовательности (длины 5 и 3): строка —
+# запрос, столбец — ключ, закрашенная клетка — «можно смотреть». Маска паддинга — это флаг на
+# каждый ключ, один и тот же для всех запросов; логическое «и» с каузальной маской срезает у
+# треугольника столбцы. При паддинге слева строки 0 и 1 теряют все ключи: они обведены красным.
+
+# %%
+import matplotlib.pyplot as plt
+from matplotlib.colors import ListedColormap
+
+grids = {
+    "каузальная": causal,  # (T, T)
+    "паддинг [5, 3]": pad[1].expand(T, T),  # (T, T): флаг на ключ, одинаковый для всех запросов
+    "паддинг & каузальная": pad[1] & causal,  # (T, T)
+    "паддинг слева & каузальная": left[1] & causal,  # (T, T)
+}
+empty = (~(left[1] & causal).any(dim=-1)).nonzero().flatten().tolist()  # запросы без ключей
+print("полностью закрытые строки (паддинг слева):", empty)
+assert empty == [0, 1]
+fig, axes = plt.subplots(2, 2, figsize=(4.4, 4.8), layout="constrained")
+for ax, (title, grid) in zip(axes.flat, grids.items()):
+    ax.imshow(grid.int().numpy(), cmap=ListedColormap(["#eeeeee", "#2a9d8f"]), vmin=0, vmax=1)
+    ax.set_xticks(range(T), minor=False)
+    ax.set_yticks(range(T))
+    ax.set_xticks([i - 0.5 for i in range(1, T)], minor=True)
+    ax.set_yticks([i - 0.5 for i in range(1, T)], minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="minor", length=0)
+    ax.tick_params(labelsize=8)
+    ax.set_xlabel("ключ")
+    ax.set_ylabel("запрос")
+    ax.set_title(title, fontsize=10)
+    if title == "паддинг слева & каузальная":
+        for t in empty:
+            ax.add_patch(
+                plt.Rectangle((-0.45, t - 0.45), T - 0.1, 0.9, fill=False, edgecolor="#d62828", linewidth=2.5)
+            )
+fig.suptitle("Последовательность 1, T = 5: закрашено — можно смотреть", fontsize=11)
+plt.show()
+
+# %% [markdown]
 # ## Итог
 #
-# Маска пользователя объединяется с каузальной логическим «и»; полярность пакета — `True` =
-# можно смотреть, как в булевой маске `F.scaled_dot_product_attention` и наоборот по сравнению
-# с `nn.MultiheadAttention`. Закрытый ключ получает ровно 0, закрытая строка — нули без NaN.
+# Маска пользователя объединяется с каузальной логическим «и». В пакете `True` значит «можно
+# смотреть» — так же, как в булевой маске `F.scaled_dot_product_attention`, а у
+# `nn.MultiheadAttention` — наоборот. Закрытый ключ получает ровно 0, закрытая строка — нули без NaN.
 # Дальше — [что видят обученные головы](../../chapters/05-seeing-heads/).

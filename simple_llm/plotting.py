@@ -50,6 +50,7 @@ def plot_attention_heads(
     lang: str = "ru",
     title: str | None = None,
     batch_index: int = 0,
+    vmax: float | None = None,
 ) -> matplotlib.figure.Figure:
     """Plot one attention heatmap per head on a shared colour scale.
 
@@ -64,6 +65,8 @@ def plot_attention_heads(
         lang: Label language, ``"ru"`` or ``"en"``. Default: ``"ru"``.
         title: Optional figure title. Default: ``None``.
         batch_index: Batch item to plot for 4-D or list input. Default: ``0``.
+        vmax: Top of the shared colour scale; larger weights show in the top colour and the
+            colour bar gets an arrow. Default: ``None`` (the largest weight plotted).
 
     Returns:
         The ``matplotlib.figure.Figure``: up to 4 heads per row, one colour bar.
@@ -94,7 +97,13 @@ def plot_attention_heads(
     )
     plt.close(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    vmax = float(weights.max()) or 1.0
+    largest = float(weights.max())
+    if vmax is None:
+        vmax = largest or 1.0
+    elif isinstance(vmax, bool) or not isinstance(vmax, (int, float)):
+        raise TypeError(f"vmax must be a number, got {vmax!r}")
+    elif not 0.0 < vmax < math.inf:
+        raise ValueError(f"vmax must be a positive finite number, got {vmax!r}")
     for h, ax in enumerate(axes.flat):
         if h >= H:
             ax.remove()
@@ -106,7 +115,8 @@ def plot_attention_heads(
         if tokens is not None:
             ax.set_xticks(range(T), tokens, rotation=90)
             ax.set_yticks(range(T), tokens)
-    fig.colorbar(image, ax=axes.ravel()[:H].tolist(), label=labels["weight"])
+    extend = "max" if largest > vmax else "neither"
+    fig.colorbar(image, ax=axes.ravel()[:H].tolist(), label=labels["weight"], extend=extend)
     if title is not None:
         fig.suptitle(title)
     return fig

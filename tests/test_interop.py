@@ -74,6 +74,23 @@ def test_attention_weights_equal_torch_per_head_weights(dtype):
     torch.testing.assert_close(mha.get_attention_weights(x, pad), expected, **TOLERANCES[dtype])
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_from_torch_equals_its_source_module_outputs_and_weights(dtype):
+    """Not only the round trip: the module built by from_torch matches the nn.MultiheadAttention it came from."""
+    B, T, H, hs = 2, 7, 3, 4
+    source = nn.MultiheadAttention(H * hs, H, batch_first=True, dtype=dtype).eval()  # PyTorch's init
+    mha = MultiHeadAttention.from_torch(source, max_seq_len=8).eval()
+    x = torch.randn(B, T, H * hs, dtype=dtype)
+    pad = padding_mask([7, 4])
+    causal = torch.ones(T, T, dtype=torch.bool).triu(1)  # True = masked out
+    for kpm, mask in ((None, None), (~pad, pad)):
+        out, weights = source(x, x, x, attn_mask=causal, key_padding_mask=kpm, average_attn_weights=False)
+        ours, our_weights = mha(x, mask, return_weights=True)
+        torch.testing.assert_close(ours, out, **TOLERANCES[dtype])
+        torch.testing.assert_close(mha(x, mask), out, **TOLERANCES[dtype])
+        torch.testing.assert_close(our_weights, weights, **TOLERANCES[dtype])
+
+
 def test_gradients_equal_torch_mha_float64():
     mha = MultiHeadAttention(2, 8, 4, 8, dropout=0.0).double()
     module = mha.to_torch()

@@ -259,10 +259,10 @@ class TestHeadViews:
             make(3, 12, 4).head(h)
 
 
-def memory_events(mha, x):
+def memory_events(mha, x, mask=None, return_weights=False):
     """Sizes in bytes of the tensor allocations (+) and frees (-) of one forward, in time order."""
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        mha(x)
+        mha(x, mask, return_weights=return_weights)
     events = sorted(
         (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
         key=lambda e: e.start_ns(),
@@ -280,6 +280,19 @@ def test_no_mask_path_memory_is_linear_in_t():
         assert max(sizes) < B * H * t * t * 4 / 16
         peaks.append(max(itertools.accumulate(sizes)))
     assert peaks[1] <= 2.2 * peaks[0]
+
+
+def test_masked_fused_path_holds_one_mask_not_weights_per_head():
+    """With a mask, torch's CPU flash kernel still runs: its extra memory is one float copy of the
+    (B|1, 1, T, T) mask, not H (T, T) weight matrices as the explicit path needs."""
+    B, H, C, T = 1, 8, 64, 1024
+    mha = make(H, C, C // H, max_seq_len=T)
+    x = torch.randn(B, T, C)
+    pad = padding_mask([T - 1], T)
+    fused = max(itertools.accumulate(memory_events(mha, x, pad)))
+    explicit = max(itertools.accumulate(memory_events(mha, x, pad, return_weights=True)))
+    weights = B * H * T * T * 4  # one float32 (B, H, T, T) tensor
+    assert fused < weights / 4 < weights <= explicit
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,17 @@ def test_batch_and_seed_list_inputs_pick_batch_index():
         )
 
 
+def test_vmax_clips_the_shared_scale_and_marks_the_colour_bar():
+    weights = torch.tensor([[[1.0, 0.0], [0.3, 0.7]], [[1.0, 0.0], [0.6, 0.4]]])  # (H, T, T), row 0 = 1.0
+    clipped = plot_attention_heads(weights, vmax=0.7)
+    full = plot_attention_heads(weights)
+    assert all(ax.images[0].get_clim() == (0.0, 0.7) for ax in heads_axes(clipped))
+    assert all(ax.images[0].get_clim() == (0.0, 1.0) for ax in heads_axes(full))
+    assert heads_axes(clipped)[-1].images[0].colorbar.extend == "max"  # an arrow: weights above 0.7
+    assert heads_axes(full)[-1].images[0].colorbar.extend == "neither"
+    torch.testing.assert_close(torch.tensor(heads_axes(clipped)[1].images[0].get_array()), weights[1])
+
+
 def test_figure_renders():
     fig = plot_attention_heads(torch.rand(5, 4, 4), tokens="abcd")
     fig.canvas.draw()
@@ -76,6 +87,9 @@ def test_figure_renders():
         ([torch.rand(1, 3, 3), torch.rand(1, 4, 4)], {}, ValueError, r"\(1, 4, 4\)"),
         ([], {}, TypeError, "non-empty"),
         ("weights", {}, TypeError, "str"),
+        (torch.rand(2, 3, 3), {"vmax": 0.0}, ValueError, r"vmax.*0\.0"),
+        (torch.rand(2, 3, 3), {"vmax": float("nan")}, ValueError, "nan"),
+        (torch.rand(2, 3, 3), {"vmax": "0.5"}, TypeError, "'0.5'"),
     ],
 )
 def test_bad_input(weights, kwargs, error, match):
