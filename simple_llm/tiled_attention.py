@@ -110,7 +110,8 @@ def tiled_attention(
     compute = torch.float64 if q.dtype == torch.float64 else torch.float32
     T_q, T_k, scale = q.size(-2), k.size(-2), 1.0 / math.sqrt(q.size(-1))
     shift = T_k - T_q  # bottom-right alignment: query i sits at key position i + shift
-    outs, lses = [], []
+    out = q.new_empty((*q.shape[:-1], v.size(-1)))  # (..., T_q, hs_v), in the input dtype
+    lse = q.new_empty(q.shape[:-1], dtype=compute)  # (..., T_q)
     for i0 in range(0, T_q, block_size):
         i1 = min(i0 + block_size, T_q)
         q_blk = q[..., i0:i1, :].to(compute) * scale  # (..., Bq, hs)
@@ -133,10 +134,9 @@ def tiled_attention(
             m = m_new
         empty = d == 0  # a query that saw no key
         d_safe = d.masked_fill(empty, 1.0)  # (..., Bq)
-        outs.append(o / d_safe[..., None])  # (..., Bq, hs_v), zeros for a query with no key
-        lses.append(torch.where(empty, float("-inf"), m + torch.log(d_safe)))  # (..., Bq)
-    out = torch.cat(outs, dim=-2).to(q.dtype)  # (..., T_q, hs_v)
-    return (out, torch.cat(lses, dim=-1)) if return_lse else out  # lse: (..., T_q)
+        out[..., i0:i1, :] = o / d_safe[..., None]  # (..., Bq, hs_v), zeros for a query with no key
+        lse[..., i0:i1] = torch.where(empty, float("-inf"), m + torch.log(d_safe))  # (..., Bq)
+    return (out, lse) if return_lse else out
 
 
 # --8<-- [end:tiled]
