@@ -23,6 +23,10 @@ the call, are not counted). The test of this script checks that the measurement 
 Time: one process, the candidates interleaved round-robin on every repeat (the machine may be
 shared: a busy moment slows every candidate of a round, not one), a warm-up call first; the
 table reports medians, and ratios of the fastest repeats (other processes only ever add time).
+One thread by default, for every candidate: the tiled loop runs thousands of tiny operations, and
+on a machine where other processes hold the cores each of them waits for its OpenMP threads
+(on the 2-core machine of the committed run, 2 threads made the loop about 25 times slower than
+1 thread). SDPA's own kernel would gain from more threads; ``--threads`` changes the setting.
 
 Usage: ``python benchmarks/bench_tiled.py [--quick] [--out DIR]`` (writes ``tiled-cpu.json``,
 ``tiled-cpu.md`` and ``tiled-cpu.png`` into ``docs/assets/benchmark/`` by default).
@@ -198,7 +202,11 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=None, help="interleaved rounds (default: 2 quick, 7 full)"
     )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads for every candidate (default: 1)"
+    )
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     repeats = args.repeats or (2 if args.quick else 7)
     results = run(QUICK_SIZES if args.quick else SIZES, repeats, 0.005 if args.quick else 0.2)
