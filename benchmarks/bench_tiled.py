@@ -29,7 +29,8 @@ on a machine where other processes hold the cores each of them waits for its Ope
 1 thread). SDPA's own kernel would gain from more threads; ``--threads`` changes the setting.
 
 Usage: ``python benchmarks/bench_tiled.py [--quick] [--out DIR]`` (writes ``tiled-cpu.json``,
-``tiled-cpu.md`` and ``tiled-cpu.png`` into ``docs/assets/benchmark/`` by default).
+``tiled-cpu.md`` and the plots ``tiled-cpu-en.png``, ``tiled-cpu-ru.png`` into
+``docs/assets/benchmark/`` by default; ``--replot`` redraws the plots from the JSON).
 """
 
 from __future__ import annotations
@@ -151,31 +152,50 @@ def markdown(results: list[dict], machine: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
-        f"torch {machine['torch']}, {machine['cpu_model']}, {machine['threads']} threads; causal, B = H = 1, "
+        f"torch {machine['torch']}, {machine['cpu_model']}, {machine['threads']} thread(s); causal, B = H = 1, "
         f"hs = {HEAD_SIZE}, float32, no grad; MiB: peak tensor memory of one call (output included); "
         f"time: fastest of {machine['repeats']} interleaved repeats over SDPA's fastest, > 1 when slower."
     )
     return "\n".join(lines) + "\n"
 
 
-def plot(results: list[dict], path: str) -> None:
-    """Memory (top) and time (bottom) against T, log-log: sized to be read on a phone."""
+TEXT = {
+    "en": {
+        "title": "memory grows as T² or as T",
+        "memory": "peak memory, MiB",
+        "time": "time, ms",
+        "T": "T (sequence length)",
+        "block": "block",
+    },
+    "ru": {
+        "title": "память растёт как T² или как T",
+        "memory": "пик памяти, МиБ",
+        "time": "время, мс",
+        "T": "T (длина последовательности)",
+        "block": "блок",
+    },
+}
+
+
+def plot(results: list[dict], path: str, language: str) -> None:
+    """Memory (top) and time (bottom) against T, log-log, labels in ``language``: sized for a phone."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    text = TEXT[language]
     Ts = [row["T"] for row in results]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.2, 6.4), dpi=110, sharex=True)
     styles = {"explicit": "o-", "tiled_64": "s-", "tiled_256": "d--", "sdpa": "^-"}
     for name in CANDIDATES:
-        top.plot(
-            Ts, [row["candidates"][name]["peak_mib"] for row in results], styles[name], label=LABELS[name]
-        )
+        label = LABELS[name].replace("block", text["block"])
+        top.plot(Ts, [row["candidates"][name]["peak_mib"] for row in results], styles[name], label=label)
         bottom.plot(Ts, [row["candidates"][name]["min_ms"] for row in results], styles[name])
-    top.set(xscale="log", yscale="log", ylabel="peak memory, MiB", title="memory grows as T² or as T")
-    bottom.set(xscale="log", yscale="log", ylabel="time, ms", xlabel="T (sequence length)")
+    top.set(xscale="log", yscale="log", ylabel=text["memory"], title=text["title"])
+    bottom.set(xscale="log", yscale="log", ylabel=text["time"], xlabel=text["T"])
     bottom.set_xticks(Ts, [str(T) for T in Ts])
+    bottom.set_xticks([], minor=True)
     top.legend(fontsize=8)
     for axes in (top, bottom):
         axes.grid(True, which="major", alpha=0.3)
@@ -205,7 +225,16 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads for every candidate (default: 1)"
     )
+    parser.add_argument(
+        "--replot", action="store_true", help="only redraw the plots from tiled-cpu.json in --out"
+    )
     args = parser.parse_args()
+    if args.replot:
+        with open(os.path.join(args.out, "tiled-cpu.json")) as f:
+            results = json.load(f)["results"]
+        for language in TEXT:
+            plot(results, os.path.join(args.out, f"tiled-cpu-{language}.png"), language)
+        return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     repeats = args.repeats or (2 if args.quick else 7)
@@ -225,7 +254,8 @@ def main() -> None:
         json.dump({"machine": machine, "results": results}, f, indent=2)
     with open(os.path.join(args.out, "tiled-cpu.md"), "w") as f:
         f.write(markdown(results, machine))
-    plot(results, os.path.join(args.out, "tiled-cpu.png"))
+    for language in TEXT:
+        plot(results, os.path.join(args.out, f"tiled-cpu-{language}.png"), language)
     print(markdown(results, machine))
 
 

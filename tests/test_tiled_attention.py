@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -214,3 +218,27 @@ def test_value_head_size_may_differ():
     torch.testing.assert_close(
         out, F.scaled_dot_product_attention(q, k, v, is_causal=True), rtol=0, atol=1e-10
     )
+
+
+def test_benchmark_quick_run_measures_the_quadratic_matrix(tmp_path):
+    """The benchmark's peak-memory measurement sees the (T, T) matrices of the explicit path."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_tiled.py"
+    subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(tmp_path)], check=True, capture_output=True
+    )
+    data = json.loads((tmp_path / "tiled-cpu.json").read_text())
+    assert {"torch", "cpu_model", "threads", "date", "repeats"} <= set(data["machine"])
+    rows = {row["T"]: row["candidates"] for row in data["results"]}
+    assert set(rows) == {64, 128}
+    for T, candidates in rows.items():
+        assert set(candidates) == {"explicit", "tiled_64", "tiled_256", "sdpa"}
+        assert all(c["ms"] > 0 and c["min_ms"] <= c["ms"] for c in candidates.values())
+        assert candidates["explicit"]["peak_mib"] * 2**20 >= 3 * T * T * 4  # scores, masked scores, weights
+    assert rows[128]["explicit"]["peak_mib"] / rows[64]["explicit"]["peak_mib"] > 3.5  # ~T²
+    assert rows[128]["tiled_64"]["peak_mib"] / rows[64]["tiled_64"]["peak_mib"] < 2.5  # ~T
+    table = (tmp_path / "tiled-cpu.md").read_text().splitlines()
+    assert table[0].startswith("| T | MiB explicit |")
+    assert [line.split(" | ")[0] for line in table if line[2:3].isdigit()] == ["| 64", "| 128"]
+    assert (tmp_path / "tiled-cpu-en.png").stat().st_size > 0 and (
+        tmp_path / "tiled-cpu-ru.png"
+    ).stat().st_size > 0
