@@ -25,11 +25,11 @@ shared: a busy moment slows every candidate of a round, not one), a warm-up call
 table reports medians, and ratios of the fastest repeats (other processes only ever add time).
 One thread by default, for every candidate: the tiled loop runs thousands of tiny operations, and
 on a machine where other processes hold the cores each of them waits for its OpenMP threads
-(on the 2-core machine of the committed run, 2 threads made the loop about 25 times slower than
-1 thread). SDPA's own kernel would gain from more threads; ``--threads`` changes the setting.
+(on the 2-core machine of the committed run, with 2 threads the loop took about 25 times the CPU
+time it takes with 1 thread). SDPA's own kernel would gain from more threads; ``--threads`` changes the setting.
 
 Usage: ``python benchmarks/bench_tiled.py [--quick] [--out DIR]`` (writes ``tiled-cpu.json``,
-``tiled-cpu.md`` and the plots ``tiled-cpu-en.png``, ``tiled-cpu-ru.png`` into
+``tiled-cpu.md`` and the plots ``tiled-cpu.en.png``, ``tiled-cpu.ru.png`` into
 ``docs/assets/benchmark/`` by default; ``--replot`` redraws the plots from the JSON).
 """
 
@@ -233,7 +233,7 @@ def main() -> None:
         with open(os.path.join(args.out, "tiled-cpu.json")) as f:
             results = json.load(f)["results"]
         for language in TEXT:
-            plot(results, os.path.join(args.out, f"tiled-cpu-{language}.png"), language)
+            plot(results, os.path.join(args.out, f"tiled-cpu.{language}.png"), language)
         return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -255,7 +255,7 @@ def main() -> None:
     with open(os.path.join(args.out, "tiled-cpu.md"), "w") as f:
         f.write(markdown(results, machine))
     for language in TEXT:
-        plot(results, os.path.join(args.out, f"tiled-cpu-{language}.png"), language)
+        plot(results, os.path.join(args.out, f"tiled-cpu.{language}.png"), language)
     print(markdown(results, machine))
 
 

@@ -52,7 +52,6 @@ def _check_qkv(q: object, k: object, v: object) -> None:
         )
 
 
-# --8<-- [start:tiled]
 def tiled_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -102,6 +101,7 @@ def tiled_attention(
         >>> torch.allclose(out, F.scaled_dot_product_attention(q, k, v, is_causal=True))
         True
     """
+    # --8<-- [start:tiled]
     _check_qkv(q, k, v)
     check_size("block_size", block_size)
     for name, flag in (("is_causal", is_causal), ("return_lse", return_lse)):
@@ -137,6 +137,4 @@ def tiled_attention(
         out[..., i0:i1, :] = o / d_safe[..., None]  # (..., Bq, hs_v), zeros for a query with no key
         lse[..., i0:i1] = torch.where(empty, float("-inf"), m + torch.log(d_safe))  # (..., Bq)
     return (out, lse) if return_lse else out
-
-
-# --8<-- [end:tiled]
+    # --8<-- [end:tiled]

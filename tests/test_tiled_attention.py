@@ -239,6 +239,6 @@ def test_benchmark_quick_run_measures_the_quadratic_matrix(tmp_path):
     table = (tmp_path / "tiled-cpu.md").read_text().splitlines()
     assert table[0].startswith("| T | MiB explicit |")
     assert [line.split(" | ")[0] for line in table if line[2:3].isdigit()] == ["| 64", "| 128"]
-    assert (tmp_path / "tiled-cpu-en.png").stat().st_size > 0 and (
-        tmp_path / "tiled-cpu-ru.png"
+    assert (tmp_path / "tiled-cpu.en.png").stat().st_size > 0 and (
+        tmp_path / "tiled-cpu.ru.png"
     ).stat().st_size > 0
