@@ -232,11 +232,11 @@ from matplotlib.patches import Patch
 
 palette = ["#eeeeee", "#f4b860", "#3f6fb5"]  # пропущена, на диагонали, полная
 labels = ["пропущена", "маска внутри", "полная"]
-fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.8))
+fig, axes = plt.subplots(2, 1, figsize=(4.2, 6.0), gridspec_kw={"height_ratios": [4, 2]})
 for ax, kinds, title in ((axes[0], square, "T_q = T_k = 16"), (axes[1], cache, "T_q = 8, T_k = 16")):
     n_q, n_k = kinds.shape
     ax.imshow(kinds, cmap=ListedColormap(palette), vmin=0, vmax=2)
-    ax.set_xticks(range(n_k), [f"{4 * j}–{4 * j + 3}" for j in range(n_k)], rotation=90)
+    ax.set_xticks(range(n_k), [f"{4 * j}–{4 * j + 3}" for j in range(n_k)])
     ax.set_yticks(range(n_q), [f"{4 * i}–{4 * i + 3}" for i in range(n_q)])
     ax.set_xticks([x - 0.5 for x in range(1, n_k)], minor=True)
     ax.set_yticks([y - 0.5 for y in range(1, n_q)], minor=True)
@@ -244,9 +244,12 @@ for ax, kinds, title in ((axes[0], square, "T_q = T_k = 16"), (axes[1], cache, "
     ax.tick_params(which="minor", length=0)
     ax.set_title(title, fontsize=11)
     ax.set_xlabel("ключи")
-axes[0].set_ylabel("запросы")
-fig.legend(handles=[Patch(color=c, label=t) for c, t in zip(palette, labels)], loc="lower center", ncol=3)
-fig.tight_layout(rect=(0, 0.08, 1, 1))
+for ax in axes:
+    ax.set_ylabel("запросы")
+fig.legend(
+    handles=[Patch(color=c, label=t) for c, t in zip(palette, labels)], loc="lower center", ncol=3, fontsize=9
+)
+fig.tight_layout(rect=(0, 0.06, 1, 1))
 plt.show()
 
 # %% [markdown]
@@ -372,7 +375,7 @@ print(
 )
 
 # %%
-fig, ax = plt.subplots(figsize=(5.2, 3.4))
+fig, ax = plt.subplots(figsize=(4.4, 3.3))
 ax.plot(sizes, explicit_mib, "o-", label="softmax(QKᵀ)V")
 ax.plot(sizes, tiled_mib, "s-", label="tiled_attention, блок 64")
 ax.set(xscale="log", yscale="log", xlabel="T (длина последовательности)", ylabel="пик памяти, МиБ")
