@@ -23,7 +23,10 @@ the call, are not counted). The test of this script checks that the measurement 
 Time: one process, the candidates interleaved round-robin on every repeat (the machine may be
 shared: a busy moment slows every candidate of a round, not one), a warm-up call first; the
 table reports medians, and ratios of the fastest repeats (other processes only ever add time).
-One thread by default, for every candidate: the tiled loop runs thousands of tiny operations, and
+With one thread the clock is the CPU time of the process (``time.process_time``): time spent
+waiting while other processes hold the core is not counted, so a loaded machine slows the run but
+barely moves the numbers; with more threads it is wall time. One thread by default, for every
+candidate: the tiled loop runs thousands of tiny operations, and
 on a machine where other processes hold the cores each of them waits for its OpenMP threads
 (on the 2-core machine of the committed run, with 2 threads the loop took about 25 times the CPU
 time it takes with 1 thread). SDPA's own kernel would gain from more threads; ``--threads`` changes the setting.
@@ -94,22 +97,29 @@ def peak_mib(call) -> float:
     return peak / 2**20
 
 
+def clock():
+    """The timer: CPU time of this process on one thread (waiting for a busy core is not counted),
+    wall time otherwise."""
+    return time.process_time if torch.get_num_threads() == 1 else time.perf_counter
+
+
 def time_ms(calls: dict, repeats: int, sample_s: float) -> dict:
     """Per-call milliseconds of each candidate over ``repeats`` interleaved rounds."""
+    now = clock()
     inner = {}
     with torch.no_grad():
         for name, call in calls.items():  # warm-up, and how many calls fill one sample
             call()
-            start = time.perf_counter()
+            start = now()
             call()
-            inner[name] = max(1, int(sample_s / max(time.perf_counter() - start, 1e-6)))
+            inner[name] = max(1, int(sample_s / max(now() - start, 1e-3)))
         samples = {name: [] for name in calls}
         for _ in range(repeats):
             for name, call in calls.items():
-                start = time.perf_counter()
+                start = now()
                 for _ in range(inner[name]):
                     call()
-                samples[name].append((time.perf_counter() - start) / inner[name] * 1e3)
+                samples[name].append((now() - start) / inner[name] * 1e3)
     return samples
 
 
@@ -162,7 +172,7 @@ def markdown(results: list[dict], machine: dict) -> str:
     lines.append(
         f"torch {machine['torch']}, {machine['cpu_model']}, {machine['threads']} thread(s); causal, B = H = 1, "
         f"hs = {HEAD_SIZE}, float32, no grad; MiB: peak tensor memory of one call (output included); "
-        f"time: fastest of {machine['repeats']} interleaved repeats over SDPA's fastest, > 1 when slower."
+        f"time ({machine['clock']}): fastest of {machine['repeats']} interleaved repeats over SDPA's fastest, > 1 when slower."
     )
     return "\n".join(lines) + "\n"
 
@@ -256,6 +266,7 @@ def main() -> None:
         "repeats": repeats,
         "quick": args.quick,
         "head_size": HEAD_SIZE,
+        "clock": clock().__name__,
     }
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "tiled-cpu.json"), "w") as f:
