@@ -256,3 +256,39 @@ one_layer = x @ W.T + b  # (B, T, C)
 torch.testing.assert_close(ff.down(ff.up(x)), one_layer)
 print("without ReLU: two layers == one C×C layer: yes")
 print("with ReLU: FeedForward == one layer?", torch.allclose(ff(x), one_layer))
+
+# %% [markdown]
+# ## 14. Softmax without the whole row
+#
+# The online softmax reads the scores in blocks and keeps a running maximum m and a running sum d of exp(x − m); when the maximum grows, d is multiplied by exp(m_old − m_new). After the last block, m + log d is the log-sum-exp of the whole row. `tiled_attention` does this per query, with a running output as well.
+
+# %%
+from simple_llm import tiled_attention
+
+row = torch.randn(1000) * 5
+m, d = torch.tensor(float("-inf")), torch.tensor(0.0)
+for block in row.split(100):  # ten blocks of 100 scores
+    m_new = torch.maximum(m, block.max())
+    d = d * torch.exp(m - m_new) + torch.exp(block - m_new).sum()
+    m = m_new
+torch.testing.assert_close(m + d.log(), torch.logsumexp(row, dim=0))
+print("online, 10 blocks: m + log d == torch.logsumexp(row): yes")
+q_, k_, v_ = torch.randn(3, 1, 2, 50, 8).unbind(0)  # (B, H, T, hs) each
+out_tiled = tiled_attention(q_, k_, v_, is_causal=True, block_size=16)
+torch.testing.assert_close(
+    out_tiled, torch.nn.functional.scaled_dot_product_attention(q_, k_, v_, is_causal=True)
+)
+print("tiled_attention, blocks of 16 == scaled_dot_product_attention:", tuple(out_tiled.shape))
+
+# %% [markdown]
+# ## 15. A query with no allowed key
+#
+# If every key of a query is masked, its whole row of scores is −∞ and the softmax divides 0 by 0: NaN, which then spreads through every later layer. In a hand-written kernel the same NaN comes from (−∞) − (−∞) when the running maximum is still −∞. simple_llm returns zeros for such a query.
+
+# %%
+blocked = torch.full((4,), float("-inf"))  # the scores of a query that may see no key
+print("softmax of a row of -inf:", blocked.softmax(dim=-1).tolist())
+q9, k4, v4 = torch.randn(9, 8), torch.randn(4, 8), torch.randn(4, 8)  # (T_q, hs), (T_k, hs), (T_k, hs)
+out9 = tiled_attention(q9, k4, v4, is_causal=True, block_size=4)  # queries 0..4 come before every key
+assert not out9.isnan().any() and (out9[:5] == 0).all()
+print("tiled_attention, queries 0..4 without keys: zeros, no NaN:", bool((out9[:5] == 0).all()))

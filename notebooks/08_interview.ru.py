@@ -256,3 +256,39 @@ one_layer = x @ W.T + b  # (B, T, C)
 torch.testing.assert_close(ff.down(ff.up(x)), one_layer)
 print("без ReLU: два слоя == один слой C×C: да")
 print("с ReLU: FeedForward == один слой?", torch.allclose(ff(x), one_layer))
+
+# %% [markdown]
+# ## 14. Softmax без всей строки
+#
+# Онлайн-softmax читает оценки блоками и хранит текущий максимум m и текущую сумму d величин exp(x − m); когда максимум растёт, d умножают на exp(m_старый − m_новый). После последнего блока m + log d — это log-sum-exp всей строки. `tiled_attention` делает так для каждого запроса и ведёт заодно текущий выход.
+
+# %%
+from simple_llm import tiled_attention
+
+row = torch.randn(1000) * 5
+m, d = torch.tensor(float("-inf")), torch.tensor(0.0)
+for block in row.split(100):  # десять блоков по 100 оценок
+    m_new = torch.maximum(m, block.max())
+    d = d * torch.exp(m - m_new) + torch.exp(block - m_new).sum()
+    m = m_new
+torch.testing.assert_close(m + d.log(), torch.logsumexp(row, dim=0))
+print("онлайн, 10 блоков: m + log d == torch.logsumexp(row): да")
+q_, k_, v_ = torch.randn(3, 1, 2, 50, 8).unbind(0)  # (B, H, T, hs) каждый
+out_tiled = tiled_attention(q_, k_, v_, is_causal=True, block_size=16)
+torch.testing.assert_close(
+    out_tiled, torch.nn.functional.scaled_dot_product_attention(q_, k_, v_, is_causal=True)
+)
+print("tiled_attention, блоки по 16 == scaled_dot_product_attention:", tuple(out_tiled.shape))
+
+# %% [markdown]
+# ## 15. Запрос, которому не разрешён ни один ключ
+#
+# Если все ключи запроса замаскированы, вся его строка оценок — −∞, и softmax делит 0 на 0: получается NaN, который потом расползается по всем следующим слоям. В самописном ядре тот же NaN возникает из (−∞) − (−∞), пока текущий максимум ещё равен −∞. simple_llm возвращает для такого запроса нули.
+
+# %%
+blocked = torch.full((4,), float("-inf"))  # оценки запроса, которому нельзя смотреть ни на один ключ
+print("softmax строки из -inf:", blocked.softmax(dim=-1).tolist())
+q9, k4, v4 = torch.randn(9, 8), torch.randn(4, 8), torch.randn(4, 8)  # (T_q, hs), (T_k, hs), (T_k, hs)
+out9 = tiled_attention(q9, k4, v4, is_causal=True, block_size=4)  # запросы 0..4 стоят раньше всех ключей
+assert not out9.isnan().any() and (out9[:5] == 0).all()
+print("tiled_attention, запросы 0..4 без ключей: нули, NaN нет:", bool((out9[:5] == 0).all()))

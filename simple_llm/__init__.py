@@ -20,6 +20,7 @@ from simple_llm.head_attention import HeadAttention
 from simple_llm.masks import padding_mask
 from simple_llm.multi_head_attention import HeadView, MultiHeadAttention
 from simple_llm.plotting import plot_attention_heads
+from simple_llm.tiled import tiled_attention
 
 __all__ = [
     "Decoder",
@@ -29,4 +30,5 @@ __all__ = [
     "MultiHeadAttention",
     "padding_mask",
     "plot_attention_heads",
+    "tiled_attention",
 ]
