@@ -9,6 +9,7 @@ Shape legend used in every docstring and shape comment of the package:
 - ``hs``: head size (``head_size``)
 """
 
+from simple_llm.attention_view import AttentionView, attention_view
 from simple_llm.decoder import Decoder
 from simple_llm.feed_forward import FeedForward
 from simple_llm.head_attention import HeadAttention
@@ -17,11 +18,13 @@ from simple_llm.multi_head_attention import HeadView, MultiHeadAttention
 from simple_llm.plotting import plot_attention_heads
 
 __all__ = [
+    "AttentionView",
     "Decoder",
     "FeedForward",
     "HeadAttention",
     "HeadView",
     "MultiHeadAttention",
+    "attention_view",
     "padding_mask",
     "plot_attention_heads",
 ]
