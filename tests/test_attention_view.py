@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from simple_llm import AttentionView, MultiHeadAttention, attention_view
-from simple_llm.attention_view import MAX_PAYLOAD_BYTES
+from simple_llm.view import MAX_PAYLOAD_BYTES
 
 
 def weights(*shape: int) -> torch.Tensor:

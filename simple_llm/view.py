@@ -1,4 +1,4 @@
-"""An interactive attention view: self-contained HTML for Jupyter, Colab and the site.
+"""An interactive attention view (`attention_view`): self-contained HTML for Jupyter, Colab and the site.
 
 The output is one ``<div data-attention-view>`` with its own ``<style>``, the rounded weights as
 JSON and a small inlined script: no CDN, no framework, no server. Without the script (an untrusted
