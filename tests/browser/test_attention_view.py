@@ -1,7 +1,8 @@
 """The interactive attention view on the built site: its script runs, a token can be chosen by
 click, tap and keyboard, the view changes, nothing leaves the site, and a phone needs no
 sideways scrolling. On the induction-heads page the view also shows what the notebook asserts:
-a layer-2 head of the trained model looks 9 tokens back from a query of the repeat.
+a layer-2 head of the trained model looks 9 tokens back from a query of the repeat, and a
+layer-1 head one token back.
 """
 
 from __future__ import annotations
@@ -128,8 +129,9 @@ def test_induction_head_looks_back_nine_tokens_in_the_view(device, server, path)
         looks_at = [row.index(max(row)) for row in state["panels"]]
         assert 15 - 9 in looks_at, f"no layer-2 head looks at position 6 from query 15: {looks_at}"
         view.locator('.sav-b[data-layer="0"]').click()  # layer 1: a previous-token head
+        view.locator('.sav-t[data-t="12"]').click()
         looks_at = [row.index(max(row)) for row in page.evaluate(STATE)[0]["panels"]]
-        assert 14 in looks_at, f"no layer-1 head looks at position 14 from query 15: {looks_at}"
+        assert 11 in looks_at, f"no layer-1 head looks at position 11 from query 12: {looks_at}"
         assert not errors, f"console errors: {errors}"
     finally:
         page.close()
