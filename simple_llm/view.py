@@ -295,15 +295,15 @@ _DARK = (
     + "".join(f"--sav-c{i}:{c};" for i, c in enumerate(HEAD_COLOURS["dark"]))
 )
 
-# Scoped to the view's id; dark under prefers-color-scheme (Jupyter, Colab), material's slate
-# scheme and JupyterLab's dark themes, light under material's default scheme and JupyterLab's
-# light themes whatever the system says.
+# Scoped to the view's id. The system's prefers-color-scheme first (Colab, a saved page), then
+# JupyterLab's theme, then material's scheme last: on the site the notebook wrapper keeps
+# data-jp-theme-light="true" whatever the reader's scheme, so material's must win.
 _CSS = (
     f"#ID{{{_LIGHT}color:var(--sav-fg);font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
     "max-width:100%;box-sizing:border-box;margin:.5em 0;overflow-wrap:anywhere}"
     f"@media (prefers-color-scheme:dark){{#ID{{{_DARK}}}}}"
-    f'[data-md-color-scheme="slate"] #ID,[data-jp-theme-light="false"] #ID{{{_DARK}}}'
-    f'[data-md-color-scheme="default"] #ID,[data-jp-theme-light="true"] #ID{{{_LIGHT}}}'
+    f'[data-jp-theme-light="false"] #ID{{{_DARK}}}[data-jp-theme-light="true"] #ID{{{_LIGHT}}}'
+    f'[data-md-color-scheme="slate"] #ID{{{_DARK}}}[data-md-color-scheme="default"] #ID{{{_LIGHT}}}'
     "#ID *{box-sizing:border-box}"
     "#ID .sav-row{display:flex;flex-wrap:wrap;gap:4px;margin:0 0 6px}"
     "#ID button{font:inherit;color:inherit;background:transparent;border:1px solid var(--sav-line);"
