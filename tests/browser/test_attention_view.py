@@ -11,7 +11,7 @@ import pytest
 
 from tests.docs.helpers import NOTEBOOKS
 
-from .browsing import is_local, url_path
+from .browsing import contrast, is_local, url_path
 
 PAGES = [
     url_path(NOTEBOOKS / name) for name in ("13_induction_heads.ru.ipynb", "13_induction_heads.en.ipynb")
@@ -133,5 +133,35 @@ def test_induction_head_looks_back_nine_tokens_in_the_view(device, server, path)
         looks_at = [row.index(max(row)) for row in page.evaluate(STATE)[0]["panels"]]
         assert 11 in looks_at, f"no layer-1 head looks at position 11 from query 12: {looks_at}"
         assert not errors, f"console errors: {errors}"
+    finally:
+        page.close()
+
+
+# The colour of a view's token text, its panel headings and the page behind them, as [r, g, b].
+COLOURS = """
+() => {
+  const rgb = (css) => css.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const v = document.querySelector("[data-attention-view]");
+  return {
+    page: rgb(getComputedStyle(document.body).backgroundColor),
+    token: rgb(getComputedStyle(v.querySelector(".sav-t")).color),
+    heading: rgb(getComputedStyle(v.querySelector(".sav-ph")).color),
+    readout: rgb(getComputedStyle(v.querySelector(".sav-readout")).color),
+  };
+}
+"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_view_follows_the_site_palette(browsing, server, scheme):
+    """On the slate scheme the text is light, on the default one dark: readable on the page either
+    way (the notebook wrapper says data-jp-theme-light="true" in both, material's scheme wins)."""
+    page = browsing.new_page(scheme)
+    try:
+        page.goto(server.url(PAGES[1]), wait_until="load")
+        colours = page.evaluate(COLOURS)
+        for part in ("token", "heading", "readout"):
+            ratio = contrast(colours[part], colours["page"])
+            assert ratio >= 4.5, f"{scheme}: the view's {part} text has contrast {ratio:.1f} on the page"
     finally:
         page.close()
