@@ -329,10 +329,11 @@ _CSS = (
     "#ID .sav-kn{font-size:10px;color:var(--sav-muted);min-height:1.2em}"
 )
 
-# The script: finds its own root, reads the JSON, re-renders the panels on every choice.
+# The script: finds its own root (or, where the page ran it detached from the output, as classic
+# Jupyter's jQuery does, every view not started yet), reads the JSON, re-renders on every choice.
 _JS = r"""(function(){
-var s=document.currentScript,root=s&&s.closest?s.closest("[data-attention-view]"):null;
-if(!root||root.getAttribute("data-ready"))return;root.setAttribute("data-ready","");
+function init(root){
+root.setAttribute("data-ready","");
 var D=JSON.parse(root.querySelector(".sav-data").textContent),
     S=JSON.parse(root.querySelector(".sav-config").textContent),L=S.labels,
     st={layer:0,query:S.query,side:S.side,shown:{}},toks=D.tokens;
@@ -392,4 +393,8 @@ root.querySelector(".sav-tokens").addEventListener("keydown",function(e){
   root.querySelector('.sav-t[data-t="'+t+'"]').focus();
 });
 addHeadButtons();render();
+}
+var s=document.currentScript,own=s&&s.closest?s.closest("[data-attention-view]"):null,
+    roots=own?[own]:document.querySelectorAll("[data-attention-view]");
+for(var i=0;i<roots.length;i++)if(!roots[i].hasAttribute("data-ready"))init(roots[i]);
 })();"""

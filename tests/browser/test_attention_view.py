@@ -165,3 +165,43 @@ def test_view_follows_the_site_palette(browsing, server, scheme):
             assert ratio >= 4.5, f"{scheme}: the view's {part} text has contrast {ratio:.1f} on the page"
     finally:
         page.close()
+
+
+def test_view_starts_wherever_its_script_runs(browsing, tmp_path):
+    """Three ways the HTML reaches a page: a saved standalone page (the parser runs the script),
+    an output whose scripts are re-created in place (JupyterLab, Colab), and one whose scripts are
+    run detached in <head> (classic Jupyter's jQuery): the view starts and answers a click."""
+    import torch
+
+    from simple_llm import attention_view
+
+    weights = torch.softmax(torch.randn(2, 2, 6, 6), dim=-1).tril()  # (B, H, T, T), no renormalizing
+    view = attention_view(weights, list("abcdef"), lang="en")
+    standalone = view.save(tmp_path / "view.html")
+    inject = """([html, detached]) => {
+      const out = document.createElement("div");
+      out.innerHTML = html;                  // scripts set by innerHTML do not run
+      document.body.appendChild(out);
+      for (const old of out.querySelectorAll("script:not([type])")) {
+        const s = document.createElement("script");
+        s.text = old.text;
+        if (detached) { document.head.appendChild(s); s.remove(); } else { old.replaceWith(s); }
+      }
+    }"""
+    for way in ("saved page", "in place", "detached"):
+        page = browsing.browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+        try:
+            if way == "saved page":
+                page.goto(standalone.as_uri())
+            else:
+                page.set_content("<!doctype html><meta charset='utf-8'><body></body>")
+                page.evaluate(inject, [view.html, way == "detached"])
+            root = page.locator("[data-attention-view]")
+            assert root.get_attribute("data-ready") == "", f"{way}: the script did not start the view"
+            root.locator('.sav-t[data-t="1"]').click()
+            assert "position 1" in root.locator(".sav-readout").inner_text(), way
+            assert not errors, f"{way}: {errors}"
+        finally:
+            page.close()
