@@ -316,3 +316,15 @@ assert (acc_blind < order_blind + 0.05).all()  # no better than an order-blind g
 # and this shows both in the map and in the numbers: a weight above 0.8 on its offset, and
 # without the head its output drops to guessing. Next: [the transformer
 # block](../../chapters/06-transformer-block/).
+
+# %% [markdown]
+# ## The trained heads, interactive
+#
+# The same weights as in the map "After training", as a view you can explore: choose a query
+# token (click, tap, or Tab and Enter; the arrow keys move along the tokens) and see where each
+# head looks, with the weights as numbers. Query "11:…" in head 0 points three tokens back, in
+# head 1 one token back. "All heads" switches between the two heads side by side and one at a
+# time.
+
+# %%
+simple_llm.attention_view(w_after, labels, lang="en")

@@ -21,13 +21,16 @@ from simple_llm.masks import padding_mask
 from simple_llm.multi_head_attention import HeadView, MultiHeadAttention
 from simple_llm.plotting import plot_attention_heads
 from simple_llm.tiled import tiled_attention
+from simple_llm.view import AttentionView, attention_view
 
 __all__ = [
+    "AttentionView",
     "Decoder",
     "FeedForward",
     "HeadAttention",
     "HeadView",
     "MultiHeadAttention",
+    "attention_view",
     "padding_mask",
     "plot_attention_heads",
     "tiled_attention",
