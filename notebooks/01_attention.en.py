@@ -36,6 +36,8 @@ import torch.nn as nn
 
 import simple_llm
 
+# %matplotlib inline
+
 torch.set_default_dtype(torch.float64)  # exact comparisons with the package
 _ = torch.manual_seed(0)
 B, T, C, hs = 2, 5, 8, 4

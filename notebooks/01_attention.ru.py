@@ -36,6 +36,8 @@ import torch.nn as nn
 
 import simple_llm
 
+# %matplotlib inline
+
 torch.set_default_dtype(torch.float64)  # точные сравнения с пакетом
 _ = torch.manual_seed(0)
 B, T, C, hs = 2, 5, 8, 4
