@@ -25,9 +25,9 @@ class MultiHeadAttention(nn.Module):
         dropout: Dropout probability on the output, after the projection. Default: ``0.1``.
 
     Attributes:
-        qkv: ``nn.Linear(C, 3*H*hs)``; output rows are ``[Q of heads 0..H-1 | K ... | V ...]``,
+        qkv (nn.Linear): ``C -> 3*H*hs``; output rows are ``[Q of heads 0..H-1 | K ... | V ...]``,
             ``hs`` rows per head, the layout of ``nn.MultiheadAttention.in_proj_weight``.
-        proj: Output projection ``nn.Linear(H*hs, C)``.
+        proj (nn.Linear): Output projection ``H*hs -> C``.
 
     Shape:
         - x: ``(B, T, C)``, float.
@@ -111,8 +111,8 @@ class MultiHeadAttention(nn.Module):
             h: Head index in ``[0, H)``.
 
         Returns:
-            An object with ``forward(x, mask=None) -> (B, T, hs)`` (also callable) and
-            ``get_attention_weights(x, mask=None) -> (B, T, T)``.
+            A :class:`HeadView`: ``forward(x, mask=None)`` (also callable) gives ``(B, T, hs)``,
+                ``get_attention_weights(x, mask=None)`` gives ``(B, T, T)``.
         """
         if isinstance(h, bool) or not isinstance(h, int):
             raise TypeError(f"head index must be an int, got {h!r}")
