@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 
 import pytest
 from bs4 import BeautifulSoup
@@ -73,3 +74,9 @@ def test_api_page_shows_a_type_for_every_parameter_attribute_and_return(built_si
     assert signatures and all("->" in sig for sig in signatures if "(" in sig), (
         "a signature shows no return type"
     )
+    roles = re.findall(r":(?:class|meth|func|attr|mod):`[^`]*`", article.get_text(" "))
+    assert not roles, f"Sphinx roles shown as text (write [`name`][simple_llm.name] instead): {roles}"
+    # With two languages autorefs resolves a docstring's [`name`][simple_llm.name] to the first
+    # language's page: only the links inside the page itself stay in its language.
+    elsewhere = [a["href"] for a in article.select("a.autorefs") if not a["href"].startswith("#")]
+    assert not elsewhere, f"cross-references that leave the {language} API page: {elsewhere}"
