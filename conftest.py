@@ -6,10 +6,11 @@ every figure a cell draws now is compared with the stored one by matplotlib's ow
 comparison (``matplotlib.testing.compare.compare_images``, the one its test suite uses); when they
 differ, the stored, fresh and difference images are kept in ``artifacts/figures/`` (CI uploads them).
 
-The notebooks' kernels must draw with the inline backend whatever the environment says: an ambient
-``MPLBACKEND`` (CI images set ``MPLBACKEND=Agg``) would make ``plt.show()`` draw nothing. The
-notebooks name the backend (``%matplotlib inline``) and, as a second guard, the variable is dropped
-here before nbval starts any kernel.
+The notebooks' kernels must draw the same figures whatever the machine's settings: an ambient
+``MPLBACKEND`` (CI images set ``MPLBACKEND=Agg``) would make ``plt.show()`` draw nothing, and a
+user's ``matplotlibrc`` would restyle every figure. The notebooks name the backend
+(``%matplotlib inline``); as a second guard, before nbval starts any kernel, the backend variable
+is dropped here and matplotlib is given an empty configuration folder of its own.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ RMS_TOLERANCE = 2.0
 
 # The kernels nbval starts inherit this process's environment.
 os.environ.pop("MPLBACKEND", None)
+os.environ.pop("MATPLOTLIBRC", None)
+_MPL_CONFIG = tempfile.TemporaryDirectory(prefix="simple-llm-matplotlib-")  # removed at exit
+os.environ["MPLCONFIGDIR"] = _MPL_CONFIG.name
 
 
 def _pngs(outputs) -> list[bytes]:
