@@ -12,6 +12,8 @@ export NO_MKDOCS_2_WARNING := 1
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "*** make needs Python 3.11 or newer as '$(PYTHON)' (e.g. make test PYTHON=python3.12) ***" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
@@ -20,6 +22,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 serve: setup
 	$(PY) -m mkdocs serve --dev-addr 127.0.0.1:8000
 
+# A Chromium for the browser checks, or a loud stop (scripts/ensure_chromium.sh says what to do).
 browser:
 	@bash scripts/ensure_chromium.sh
 

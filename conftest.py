@@ -2,47 +2,83 @@
 
 nbval re-executes every notebook and compares the text outputs with the stored ones, but it does
 not compare images: a stored figure that no longer matches what the code draws would pass. Here
-every figure a cell draws now is decoded and compared with the stored figure, pixel by pixel.
+every figure a cell draws now is compared with the stored one by matplotlib's own image
+comparison (``matplotlib.testing.compare.compare_images``, the one its test suite uses); when they
+differ, the stored, fresh and difference images are kept in ``artifacts/figures/`` (CI uploads them).
+
+The notebooks' kernels must draw the same figures whatever the machine's settings: an ambient
+``MPLBACKEND`` (CI images set ``MPLBACKEND=Agg``) would make ``plt.show()`` draw nothing, and a
+user's ``matplotlibrc`` would restyle every figure. The notebooks name the backend
+(``%matplotlib inline``); as a second guard, before nbval starts any kernel, the backend variable
+is dropped here and matplotlib is given an empty configuration folder of its own.
 """
 
 from __future__ import annotations
 
 import base64
-import io
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
-# A stored and a fresh figure differ only if more than this share of pixels moved by more than
-# PIXEL_TOLERANCE (0..1 per channel): anti-aliasing noise passes, a changed plot does not.
-PIXEL_TOLERANCE = 0.1
-MAX_CHANGED_SHARE = 0.001
+ROOT = Path(__file__).resolve().parent
+FIGURE_ARTIFACTS = ROOT / "artifacts" / "figures"
+# Root-mean-square difference allowed between a stored and a fresh figure, in colour levels
+# (0..255), as matplotlib's own image tests measure it: anti-aliasing noise passes, a recoloured
+# heatmap cell or a moved line does not.
+RMS_TOLERANCE = 2.0
+
+# The kernels nbval starts inherit this process's environment.
+os.environ.pop("MPLBACKEND", None)
+os.environ.pop("MATPLOTLIBRC", None)
+_MPL_CONFIG = tempfile.TemporaryDirectory(prefix="simple-llm-matplotlib-")  # removed at exit
+os.environ["MPLCONFIGDIR"] = _MPL_CONFIG.name
 
 
-def _images(outputs) -> list:
-    import matplotlib.image
-
-    images = []
+def _pngs(outputs) -> list[bytes]:
+    pngs = []
     for output in outputs:
         data = output.get("data", {}) if hasattr(output, "get") else {}
-        png = data.get("image/png")
-        if png:
-            images.append(matplotlib.image.imread(io.BytesIO(base64.b64decode(png)), format="png"))
-    return images
+        if data.get("image/png"):
+            pngs.append(base64.b64decode(data["image/png"]))
+    return pngs
 
 
-def figure_mismatch(stored_outputs, fresh_outputs) -> str | None:
-    """Why the figures of a cell's fresh outputs differ from its stored ones, or None."""
-    import numpy as np
+def figure_mismatch(
+    stored_outputs, fresh_outputs, name: str = "figure", keep_in: Path = FIGURE_ARTIFACTS
+) -> str | None:
+    """Why the figures of a cell's fresh outputs differ from its stored ones, or None.
 
-    stored, fresh = _images(stored_outputs), _images(fresh_outputs)
+    When a figure differs, its stored, fresh and difference images are kept in ``keep_in`` as
+    ``<name>-<number>-{stored,fresh,diff}.png``.
+    """
+    from matplotlib.testing.compare import compare_images
+    from matplotlib.testing.exceptions import ImageComparisonFailure
+
+    stored, fresh = _pngs(stored_outputs), _pngs(fresh_outputs)
     if len(stored) != len(fresh):
         return f"the cell drew {len(fresh)} figure(s), the notebook stores {len(stored)}"
-    for number, (old, new) in enumerate(zip(stored, fresh), start=1):
-        if old.shape != new.shape:
-            return f"figure {number}: stored size {old.shape}, drawn now {new.shape}"
-        changed = float((np.abs(old - new) > PIXEL_TOLERANCE).any(axis=-1).mean())
-        if changed > MAX_CHANGED_SHARE:
-            return f"figure {number}: {changed:.2%} of its pixels differ from the stored figure"
+    with tempfile.TemporaryDirectory() as folder:
+        for number, (old, new) in enumerate(zip(stored, fresh), start=1):
+            expected, actual = Path(folder, "expected.png"), Path(folder, "actual.png")
+            expected.write_bytes(old)
+            actual.write_bytes(new)
+            try:
+                result = compare_images(str(expected), str(actual), tol=RMS_TOLERANCE, in_decorator=True)
+            except ImageComparisonFailure as error:  # different sizes
+                return f"figure {number}: {error}"
+            if result is not None:
+                keep_in.mkdir(parents=True, exist_ok=True)
+                stem = re.sub(r"[^\w.-]+", "_", f"{name}-{number}")
+                for kind, path in (("stored", expected), ("fresh", actual), ("diff", Path(result["diff"]))):
+                    shutil.copyfile(path, keep_in / f"{stem}-{kind}.png")
+                return (
+                    f"figure {number}: its pixels differ from the stored figure (RMS {result['rms']:.2f} > "
+                    f"{RMS_TOLERANCE} of 255; images: {keep_in / stem}-*.png)"
+                )
     return None
 
 
@@ -52,7 +88,7 @@ def pytest_runtest_call(item):
     fresh = getattr(item, "test_outputs", None)
     if outcome.excinfo is not None or fresh is None or not hasattr(item, "cell"):
         return
-    problem = figure_mismatch(item.cell.outputs, fresh)
+    problem = figure_mismatch(item.cell.outputs, fresh, name=f"{item.path.name}-{item.name}")
     if problem is not None:
         outcome.force_exception(
             AssertionError(
@@ -65,13 +101,11 @@ def pytest_runtest_call(item):
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory):
     """``mkdocs build --strict`` into a temporary folder; fails on any warning."""
-    import os
     import subprocess
     import sys
-    from pathlib import Path
 
     site = tmp_path_factory.mktemp("site")
-    root = Path(__file__).resolve().parent
+    root = ROOT
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],

@@ -39,6 +39,8 @@ import torch.nn as nn
 
 import simple_llm
 
+# %matplotlib inline
+
 torch.set_default_dtype(torch.float64)  # ошибка округления ~1e-16: хватает крошечных допусков
 _ = torch.manual_seed(0)
 B, T, C, hs = 2, 5, 8, 4

@@ -34,6 +34,7 @@ from IPython.display import Markdown
 
 from simple_llm import MultiHeadAttention, plot_attention_heads
 
+# %matplotlib inline
 _ = torch.manual_seed(0)
 B, T, C, H, hs = 2, 6, 32, 4, 8
 mha = MultiHeadAttention(num_heads=H, emb_size=C, head_size=hs, max_seq_len=16, dropout=0.0).double().eval()

@@ -29,7 +29,7 @@ class Decoder(nn.Module):
 
     Shape:
         - x: ``(B, T, C)``, float.
-        - mask: optional, as in :class:`~simple_llm.MultiHeadAttention`.
+        - mask: optional, as in ``MultiHeadAttention``.
         - output: ``(B, T, C)``.
 
     Examples:

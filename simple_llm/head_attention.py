@@ -22,7 +22,7 @@ class HeadAttention(nn.Module):
     Shape:
         - x: ``(B, T, C)``, float.
         - mask: optional, ``True``/1 = may attend; ``(T, T)``, ``(B, T)``, ``(B, 1, T)`` or
-          ``(B, T, T)`` (see :mod:`simple_llm.masks`). The causal mask is always applied.
+          ``(B, T, T)`` (see ``simple_llm.masks``). The causal mask is always applied.
         - output: ``(B, T, hs)``.
 
     Examples:

@@ -16,7 +16,7 @@ class MultiHeadAttention(nn.Module):
     """Causal multi-head self-attention (batch first).
 
     ``emb_size`` need not equal ``num_heads * head_size``: ``qkv`` projects ``C -> 3*H*hs`` and
-    ``proj`` projects ``H*hs -> C``. Only ``H*hs == C`` can be exported with :meth:`to_torch`.
+    ``proj`` projects ``H*hs -> C``. Only ``H*hs == C`` can be exported with ``to_torch``.
 
     Args:
         num_heads: Number of heads ``H``.
@@ -26,14 +26,14 @@ class MultiHeadAttention(nn.Module):
         dropout: Dropout probability on the output, after the projection. Default: ``0.1``.
 
     Attributes:
-        qkv: ``nn.Linear(C, 3*H*hs)``; output rows are ``[Q of heads 0..H-1 | K ... | V ...]``,
+        qkv (nn.Linear): ``C -> 3*H*hs``; output rows are ``[Q of heads 0..H-1 | K ... | V ...]``,
             ``hs`` rows per head, the layout of ``nn.MultiheadAttention.in_proj_weight``.
-        proj: Output projection ``nn.Linear(H*hs, C)``.
+        proj (nn.Linear): Output projection ``H*hs -> C``.
 
     Shape:
         - x: ``(B, T, C)``, float.
         - mask: optional, ``True``/1 = may attend; ``(T, T)``, ``(B, T)``, ``(B, 1, T)``,
-          ``(B, T, T)`` or ``(B, H, T, T)`` (see :mod:`simple_llm.masks`). The causal mask is
+          ``(B, T, T)`` or ``(B, H, T, T)`` (see ``simple_llm.masks``). The causal mask is
           always applied. A query that may attend to no key outputs zeros before ``proj``.
         - output: ``(B, T, C)``; with ``return_weights=True`` also weights ``(B, H, T, T)``.
 
@@ -116,8 +116,8 @@ class MultiHeadAttention(nn.Module):
             h: Head index in ``[0, H)``.
 
         Returns:
-            An object with ``forward(x, mask=None) -> (B, T, hs)`` (also callable) and
-            ``get_attention_weights(x, mask=None) -> (B, T, T)``.
+            A ``HeadView``: ``forward(x, mask=None)`` (also callable) gives ``(B, T, hs)``,
+                ``get_attention_weights(x, mask=None)`` gives ``(B, T, T)``.
         """
         if isinstance(h, bool) or not isinstance(h, int):
             raise TypeError(f"head index must be an int, got {h!r}")
@@ -132,7 +132,7 @@ class MultiHeadAttention(nn.Module):
 
     @property
     def _heads(self) -> list[HeadView]:
-        """The original project's name for :attr:`heads`, kept so that its code runs unchanged."""
+        """The original project's name for ``heads``, kept so that its code runs unchanged."""
         return self.heads
 
     @classmethod
@@ -210,7 +210,7 @@ class MultiHeadAttention(nn.Module):
 
 
 class HeadView:
-    """Head ``h`` of a :class:`MultiHeadAttention`, computed from views of its ``qkv`` parameters.
+    """One head of a ``MultiHeadAttention``, read from views of its ``qkv``.
 
     Not an ``nn.Module``: it owns no parameters, so gradients reach ``mha.qkv`` and in-place
     changes to ``mha.qkv`` are seen at once.

@@ -14,11 +14,15 @@ def affine_fit_residual(f, C):
     return ((design @ solution - y).norm() / y.norm()).item()
 
 
-def test_shape_and_layers():
-    ff = FeedForward(16)
-    assert ff(torch.randn(2, 5, 16)).shape == (2, 5, 16)
-    assert (ff.up.in_features, ff.up.out_features, ff.down.out_features) == (16, 64, 16)
-    assert isinstance(ff.activation, nn.ReLU)
+@pytest.mark.parametrize("C", [1, 5, 16])
+def test_equals_linear_relu_linear_with_hidden_size_4c(C):
+    reference = nn.Sequential(nn.Linear(C, 4 * C), nn.ReLU(), nn.Linear(4 * C, C)).double()
+    ff = FeedForward(C, dropout=0.0).double().eval()
+    # Loading fails unless our layers have the reference's shapes: C -> 4C -> C.
+    ff.load_state_dict(dict(zip(ff.state_dict(), reference.state_dict().values())))
+    x = torch.randn(2, 5, C, dtype=torch.float64)
+    torch.testing.assert_close(ff(x), reference(x), rtol=1e-12, atol=1e-12)
+    assert sum(p.numel() for p in ff.parameters()) == 8 * C * C + 5 * C
 
 
 def test_without_activation_two_linears_collapse_into_one():

@@ -2,9 +2,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import itertools
+
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from simple_llm import MultiHeadAttention, plot_attention_heads
@@ -44,7 +48,7 @@ def test_english_colour_bar_title_and_tokens():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
     assert fig.axes[-1].get_ylabel() == "attention weight"
-    assert fig._suptitle.get_text() == "demo"
+    assert fig.get_suptitle() == "demo"
 
 
 def test_batch_and_seed_list_inputs_pick_batch_index():
@@ -70,9 +74,29 @@ def test_vmax_clips_the_shared_scale_and_marks_the_colour_bar():
     torch.testing.assert_close(torch.tensor(heads_axes(clipped)[1].images[0].get_array()), weights[1])
 
 
-def test_figure_renders():
-    fig = plot_attention_heads(torch.rand(5, 4, 4), tokens="abcd")
-    fig.canvas.draw()
+def test_figure_renders_every_head_and_label_inside_the_canvas():
+    weights = torch.softmax(torch.randn(5, 4, 4), dim=-1)
+    fig = plot_attention_heads(weights, tokens="abcd", title="demo")
+    agg = FigureCanvasAgg(fig)  # the figure is closed to pyplot: draw it as savefig would
+    agg.draw()
+    pixels = np.asarray(agg.buffer_rgba())
+    width, height = fig.get_size_inches() * fig.dpi
+    assert pixels.shape == (round(height), round(width), 4)
+    renderer = agg.get_renderer()
+    drawn, canvas = fig.get_tightbbox(renderer), fig.bbox  # drawn: in inches, canvas: in pixels
+    inside = [drawn.x0 * fig.dpi >= -1, drawn.y0 * fig.dpi >= -1]
+    inside += [drawn.x1 * fig.dpi <= canvas.x1 + 1, drawn.y1 * fig.dpi <= canvas.y1 + 1]
+    assert all(inside), f"something is drawn outside the figure: {drawn} vs {canvas}"
+    boxes = [ax.get_window_extent(renderer) for ax in heads_axes(fig)]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :]), "heads overlap"
+    for h, ax in enumerate(heads_axes(fig)):
+        # The centre pixel of every cell shows the colour map's colour of that weight.
+        image = ax.images[0]
+        for i, j in itertools.product(range(4), range(4)):
+            x, y = ax.transData.transform((j, i))  # imshow: column j, row i; pixels from the bottom
+            shown = pixels[round(height - y), round(x), :3].astype(int)
+            expected = np.round(np.array(image.cmap(image.norm(weights[h, i, j].item()))[:3]) * 255)
+            assert np.abs(shown - expected).max() <= 2, f"head {h}, cell ({i}, {j}): {shown} != {expected}"
 
 
 @pytest.mark.parametrize(

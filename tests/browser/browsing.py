@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.docs.helpers import DEFAULT_LANGUAGE, DOCS, LANGUAGES, NOTEBOOKS, ROOT, language_of, pages
+from tests.docs.helpers import DEFAULT_LANGUAGE, LANGUAGES, NOTEBOOKS, ROOT, pages, url_path
 
 ARTIFACTS = ROOT / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
@@ -49,16 +49,6 @@ def chromium_problem() -> str | None:
 
 
 # The pages ------------------------------------------------------------------------------------
-def url_path(src: Path) -> str:
-    """The site path of the page built from ``docs/<src>``: ``en/chapters/x/`` ('' for home)."""
-    relative = src.relative_to(DOCS)
-    name = relative.name.split(".")[0]
-    folder = relative.parent if name == "index" else relative.parent / name
-    parts = [] if language_of(src) == DEFAULT_LANGUAGE else [language_of(src)]
-    parts += list(folder.parts)
-    return "".join(f"{p}/" for p in parts)
-
-
 def source_pages() -> list[Path]:
     return pages() + sorted(NOTEBOOKS.glob("*.ipynb"))
 

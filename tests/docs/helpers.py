@@ -46,6 +46,18 @@ def twin(path: Path, language: str) -> Path:
     return path.with_name(path.name.replace(f".{language_of(path)}.", f".{language}.", 1))
 
 
+def url_path(src: Path) -> str:
+    """The site path of the page built from ``src`` under docs/: ``en/chapters/x/`` ('' for home).
+
+    Directory URLs; the default language at the root, the other one under its own folder.
+    """
+    relative = src.relative_to(DOCS)
+    name = relative.name.split(".")[0]
+    folder = relative.parent if name == "index" else relative.parent / name
+    parts = [] if language_of(src) == DEFAULT_LANGUAGE else [language_of(src)]
+    return "".join(f"{part}/" for part in [*parts, *folder.parts])
+
+
 def pages() -> list[Path]:
     return sorted(p for p in DOCS.rglob("*.md") if len(p.suffixes) >= 2 and p.suffixes[-2] in (".ru", ".en"))
 

@@ -1,6 +1,7 @@
-"""One translation per term: docs/glossary.tsv is the data, the two glossary pages show it, the
-project's shared glossary (../shared/GLOSSARY.md, when it sits beside the repository) is its
-origin, and the Russian chapters use its terms."""
+"""One translation per term: docs/glossary.tsv is the source of truth, the terms table of each
+glossary page shows exactly its rows in its order, and the Russian chapters use its terms. The
+project's shared glossary (../shared/GLOSSARY.md), where it sits beside the repository, is checked
+too: the TSV starts with its rows."""
 
 from __future__ import annotations
 
@@ -53,23 +54,39 @@ def test_tsv_has_unique_terms():
         assert not repeated, f"{name} terms listed twice in {TSV.name}: {repeated}"
 
 
-def test_every_row_appears_in_both_glossary_pages():
-    en_rows = table_rows((DOCS / "glossary.en.md").read_text(encoding="utf-8"))
-    ru_rows = table_rows((DOCS / "glossary.ru.md").read_text(encoding="utf-8"))
-    ru_by_term = {(row[0], row[1]): row for row in ru_rows if len(row) == 3}
-    problems = []
-    for english, russian, note in ROWS:
-        if [english, russian, note] not in en_rows:
-            problems.append(f"glossary.en.md has no row | {english} | {russian} | {note} |")
-        ru_row = ru_by_term.get((russian, english))
-        if ru_row is None:
-            problems.append(f"glossary.ru.md has no row | {russian} | {english} | … |")
-        elif bool(ru_row[2]) != bool(note):
-            # The Russian note is a translation: it must exist exactly where the English one does.
-            problems.append(
-                f"glossary.ru.md: the note of {russian!r} should be {'there' if note else 'empty'}"
-            )
-    assert not problems, "\n".join(problems)
+def terms_table(page: Path) -> list[list[str]]:
+    """The rows of the table under the page's ``{ #terms }`` heading, its header row left out."""
+    text = strip_fenced(page.read_text(encoding="utf-8"))
+    found = re.search(r"^##[^\n]*\{\s*#terms\s*\}\s*$(.*?)(?=^#|\Z)", text, flags=re.M | re.S)
+    assert found, f"{page.name} has no heading with the anchor {{ #terms }}"
+    rows = table_rows(found.group(1))
+    assert rows, f"{page.name}: no table under the {{ #terms }} heading"
+    return [row + [""] * (3 - len(row)) for row in rows[1:]]
+
+
+def test_english_page_shows_exactly_the_tsv_rows_in_order():
+    shown = terms_table(DOCS / "glossary.en.md")
+    missing = [row for row in ROWS if row not in shown]
+    extra = [row for row in shown if row not in ROWS]
+    assert not missing and not extra, (
+        f"glossary.en.md and {TSV.name} disagree.\nnot on the page: {missing}\nnot in the TSV: {extra}"
+    )
+    assert shown == ROWS, f"glossary.en.md lists the terms in another order than {TSV.name}"
+
+
+def test_russian_page_shows_exactly_the_tsv_terms_in_order():
+    shown = terms_table(DOCS / "glossary.ru.md")
+    pairs = [(russian, english) for english, russian, _ in ROWS]
+    shown_pairs = [(row[0], row[1]) for row in shown]
+    missing = [pair for pair in pairs if pair not in shown_pairs]
+    extra = [pair for pair in shown_pairs if pair not in pairs]
+    assert not missing and not extra, (
+        f"glossary.ru.md and {TSV.name} disagree.\nnot on the page: {missing}\nnot in the TSV: {extra}"
+    )
+    assert shown_pairs == pairs, f"glossary.ru.md lists the terms in another order than {TSV.name}"
+    # The Russian note is a translation: it must exist exactly where the English one does.
+    wrong = [row[0] for row, (_, _, note) in zip(shown, ROWS) if bool(row[2]) != bool(note)]
+    assert not wrong, f"glossary.ru.md: a note missing or extra (the TSV's English note decides) for {wrong}"
 
 
 def shared_rows() -> list[list[str]]:

@@ -16,24 +16,19 @@ from .helpers import (
     LANGUAGES,
     NOTEBOOKS,
     ROOT,
-    language_of,
     mermaid_count,
     pages,
     read_notebook,
     repo_url,
+    url_path,
 )
 
 NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 
 def page_html(site: Path, src: Path) -> Path:
-    """Where the page built from ``docs/<src>`` lands (directory URLs, language folders)."""
-    language = language_of(src)
-    relative = src.relative_to(DOCS)
-    name = relative.name.split(".")[0]
-    folder = relative.parent if name == "index" else relative.parent / name
-    prefix = Path() if language == DEFAULT_LANGUAGE else Path(language)
-    return site / prefix / folder / "index.html"
+    """Where the page built from ``docs/<src>`` lands in the built ``site``."""
+    return site / url_path(src) / "index.html"
 
 
 def soup(path: Path) -> BeautifulSoup:

@@ -1,0 +1,73 @@
+"""The contributor's tooling agrees with itself: one pin per tool, one way to get the browser, and
+CI that deploys only what passed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def pins() -> dict[str, str]:
+    lines = (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    found = [re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", line.split("#")[0].strip()) for line in lines]
+    return {m.group(1).lower(): m.group(2) for m in found if m}
+
+
+def workflows() -> dict[str, dict]:
+    return {p.name: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(WORKFLOWS.glob("*.yml"))}
+
+
+def test_every_requirement_is_pinned_once():
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    requirements = [line for line in lines if line and not line.startswith("-")]
+    unpinned = [line for line in requirements if "==" not in line]
+    assert not unpinned, f"requirements.txt: not pinned with ==: {unpinned}"
+    names = [line.split("==")[0].lower() for line in requirements]
+    assert len(names) == len(set(names)), "a package is pinned twice in requirements.txt"
+
+
+def test_pre_commit_runs_the_pinned_ruff():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    (ruff,) = [repo for repo in config["repos"] if repo["repo"].endswith("/ruff-pre-commit")]
+    assert ruff["rev"] == f"v{pins()['ruff']}", "the pre-commit ruff differs from requirements.txt's"
+    assert {hook["id"] for hook in ruff["hooks"]} == {"ruff-check", "ruff-format"}
+
+
+def test_playwright_is_pinned_only_in_requirements_and_never_downloads_a_browser():
+    assert "playwright" in pins()
+    places = [ROOT / "Makefile", *WORKFLOWS.glob("*.yml"), *(ROOT / "scripts").glob("*")]
+    for path in places:
+        text = "\n".join(line.split("#")[0] for line in path.read_text(encoding="utf-8").splitlines())
+        assert not re.search(r"playwright\s+install", text), f"{path.name} downloads a browser"
+        assert not re.search(r"playwright==", text), f"{path.name} pins playwright a second time"
+
+
+def test_ci_tests_every_week_and_deploys_only_after_the_tests():
+    (name, ci), *others = workflows().items()
+    assert not others, f"one workflow, not {sorted(workflows())}"
+    triggers = ci.get("on", ci.get(True))  # YAML 1.1 reads the key `on` as True
+    assert {"push", "pull_request", "schedule"} <= set(triggers), triggers
+    jobs = ci["jobs"]
+    assert "make test" in " ".join(step.get("run", "") for step in jobs["test"]["steps"])
+    assert {"3.11", "3.12"} <= set(jobs["test"]["strategy"]["matrix"]["python"])
+    assert jobs["deploy"]["needs"] in ("test", ["test"]), "the deploy does not wait for the tests"
+    assert "refs/heads/main" in jobs["deploy"]["if"]
+    build = " ".join(step.get("run", "") for step in jobs["deploy"]["steps"])
+    assert "SITE_URL=" in build and "make site" in build and "make offline" in build
+
+
+def test_missing_browser_stops_make_test_loudly():
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "ensure_chromium.sh")],
+        env={"PATH": "/usr/bin:/bin", "SIMPLE_LLM_CHROMIUM": "/nonexistent/chromium"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "/nonexistent/chromium" in result.stderr and "apt-get install -y chromium" in result.stderr
