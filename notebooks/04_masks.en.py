@@ -234,6 +234,8 @@ print("gradients are finite:", tuple(x_grad.grad.shape))  # (B, T, C)
 import matplotlib.pyplot as plt
 from matplotlib.colors import ListedColormap
 
+# %matplotlib inline
+
 grids = {
     "causal": causal,  # (T, T)
     "padding [5, 3]": pad[1].expand(T, T),  # (T, T): one flag per key, copied to every query

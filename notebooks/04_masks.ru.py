@@ -233,6 +233,8 @@ print("градиенты конечны:", tuple(x_grad.grad.shape))  # (B, T, 
 import matplotlib.pyplot as plt
 from matplotlib.colors import ListedColormap
 
+# %matplotlib inline
+
 grids = {
     "каузальная": causal,  # (T, T)
     "паддинг [5, 3]": pad[1].expand(T, T),  # (T, T): флаг на ключ, одинаковый для всех запросов

@@ -29,6 +29,24 @@ def target_of(source: Path) -> Path:
     return TARGETS / (source.stem + ".ipynb")
 
 
+def merged_streams(outputs: list) -> list:
+    """Consecutive prints to one stream as one output: how the kernel happened to flush them
+    (it varies with the machine's load) must not show up in the stored notebook."""
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            output.output_type == "stream"
+            and previous is not None
+            and previous.output_type == "stream"
+            and previous.name == output.name
+        ):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
 def build(source: Path) -> Path:
     nb = jupytext.read(source)
     nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
@@ -45,6 +63,8 @@ def build(source: Path) -> Path:
     for number, cell in enumerate(nb.cells):
         cell.id = f"cell-{number}"  # stable ids: a rebuild changes only what the reader sees
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = merged_streams(cell.outputs)
     target = target_of(source)
     nbformat.write(nb, target)
     return target
