@@ -1,0 +1,1 @@
+"""The original project's import paths (``simple_llm.transformer.gpt``)."""
