@@ -120,8 +120,10 @@ class GPT(nn.Module):
         B, T = self._check_ids(x)
         start = self._check_cache(cache, T)
         h = self.token_embeddings(x)  # (B, T, C)
-        if self.position_embeddings is not None:
-            h = h + self.position_embeddings(T, start).to(h.dtype)  # (B, T, C)
+        if isinstance(self.position_embeddings, SinusoidalPositions):
+            h = h + self.position_embeddings(T, start, h.dtype, h.device)  # (B, T, C)
+        elif self.position_embeddings is not None:
+            h = h + self.position_embeddings(T, start)  # (B, T, C)
         h = self.dropout(h)
         for i, block in enumerate(self.decoders):
             h = block(h, cache=None if cache is None else cache[i])  # (B, T, C)

@@ -54,7 +54,7 @@ def sinusoidal_positions(
     T: int,
     emb_size: int,
     start: int = 0,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
     device: torch.device | None = None,
 ) -> torch.Tensor:
     """Sinusoidal positions of Vaswani et al. (2017), ``(T, C)``.
@@ -65,7 +65,7 @@ def sinusoidal_positions(
         T: Number of positions.
         emb_size: Embedding size ``C``, even.
         start: First position. Default: ``0``.
-        dtype: Dtype of the result. Default: ``torch.float32``.
+        dtype: Dtype of the result. Default: ``None`` (``torch.get_default_dtype()``).
         device: Device of the result. Default: ``None`` (CPU).
 
     Examples:
@@ -78,6 +78,7 @@ def sinusoidal_positions(
     if emb_size % 2:
         raise ValueError(f"sinusoidal positions need an even emb_size, got {emb_size}")
     _check_span(start, T, None)
+    dtype = torch.get_default_dtype() if dtype is None else dtype
     work = _angle_dtype(dtype)
     p = torch.arange(start, start + T, dtype=work, device=device)  # (T,)
     inv_freq = 10000.0 ** (-torch.arange(0, emb_size, 2, dtype=work, device=device) / emb_size)  # (C/2,)
@@ -113,7 +114,7 @@ class SinusoidalPositions(nn.Module):
         self,
         T: int,
         start: int = 0,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
         device: torch.device | None = None,
     ) -> torch.Tensor:
         """Vectors of positions ``start .. start+T-1``, ``(T, C)``."""
