@@ -60,6 +60,14 @@ class MultiHeadAttention(nn.Module):
         torch.Size([2, 4, 5, 5])
         >>> [head.get_attention_weights(x).shape for head in mha.heads][0]
         torch.Size([2, 5, 5])
+        >>> gqa = MultiHeadAttention(4, 64, 16, 32, num_kv_heads=2, rope=True)  # (4 + 2*2) * 16 rows
+        >>> gqa.qkv.weight.shape
+        torch.Size([128, 64])
+        >>> cache = KVCache()
+        >>> gqa(x, cache=cache).shape, cache.keys.shape  # keys (B, H_kv, T, hs)
+        (torch.Size([2, 5, 64]), torch.Size([2, 2, 5, 16]))
+        >>> gqa(x[:, :1], cache=cache).shape, len(cache)  # one more position
+        (torch.Size([2, 1, 64]), 6)
     """
 
     def __init__(
