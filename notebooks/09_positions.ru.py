@@ -141,7 +141,7 @@ p, i = 5, 3
 closed = [math.sin(p / 10000 ** (2 * i / 16)), math.cos(p / 10000 ** (2 * i / 16))]
 assert torch.allclose(pe[p, 2 * i : 2 * i + 2], torch.tensor(closed))
 print(tuple(pe.shape), "PE[5, 6:8] =", [round(v, 4) for v in pe[p, 6:8].tolist()])
-fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), layout="constrained")
+fig, (left, right) = plt.subplots(2, 1, figsize=(5, 5), layout="constrained")
 for pair in (0, 2, 4):
     left.plot(pe[:, 2 * pair].numpy(), label=f"sin, пара {pair}")
 left.set(xlabel="позиция p", title="Три координаты")
