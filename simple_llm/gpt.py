@@ -231,6 +231,13 @@ def check_generate_args(
     """Raise a clear error for each bad argument of :meth:`GPT.generate`."""
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+    check_sampling_args(do_sample, temperature, top_k, top_p, vocab_size)
+
+
+def check_sampling_args(
+    do_sample: object, temperature: object, top_k: object, top_p: object, vocab_size: int
+) -> None:
+    """Raise a clear error for each bad argument of :func:`pick_next_token`."""
     if not isinstance(do_sample, bool):
         raise TypeError(f"do_sample must be a bool, got {do_sample!r}")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
@@ -261,8 +268,17 @@ def pick_next_token(
 
     Greedy: the argmax. Sampling: divide by ``temperature``, keep the ``top_k`` largest logits
     or the most likely tokens whose cumulative probability stays ``<= top_p`` (at least one),
-    then draw from the softmax (``torch.multinomial``: seed with ``torch.manual_seed``).
+    then draw from the softmax (``torch.multinomial``: seed with ``torch.manual_seed``). Ties
+    with the ``top_k``-th logit are kept.
+
+    Examples:
+        >>> import torch
+        >>> pick_next_token(torch.tensor([[0.1, 2.0, -1.0]]), do_sample=False)
+        tensor([[1]])
     """
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() != 2:
+        raise TypeError("logits must be a floating-point tensor of shape (B, V)")
+    check_sampling_args(do_sample, temperature, top_k, top_p, logits.size(-1))
     if not do_sample:
         return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
     logits = logits / temperature  # (B, V)

@@ -162,3 +162,13 @@ def test_bad_inputs_and_constructor_arguments():
         GPT(13, 10, 16, 4, 4, 2, num_kv_heads=3)
     with pytest.raises(TypeError, match="num_layers"):
         GPT(13, 10, 16, 4, 4, 2.0)
+
+
+def test_pick_next_token_checks_its_arguments():
+    logits = torch.zeros(2, 5)
+    with pytest.raises(TypeError, match=r"shape \(B, V\)"):
+        pick_next_token(torch.zeros(5), do_sample=False)
+    with pytest.raises(ValueError, match=r"vocab_size=5"):
+        pick_next_token(logits, do_sample=True, top_k=6)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        pick_next_token(logits, do_sample=True, temperature=0)
