@@ -160,7 +160,9 @@ class RotaryEmbedding(nn.Module):
         self.head_size = head_size
         self.base = float(base)
 
-    def angles(self, T: int, start: int = 0, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+    def angles(
+        self, T: int, start: int = 0, dtype: torch.dtype = torch.float32, device: torch.device | None = None
+    ) -> torch.Tensor:
         """Rotation angles ``(T, hs/2)``: ``angles[t, i] = (start + t) * base**(-2i/hs)``."""
         _check_span(start, T, None)
         p = torch.arange(start, start + T, dtype=dtype, device=device)  # (T,)
