@@ -15,7 +15,11 @@ a small one.
 Timings depend on the machine and on its load: compare the ratios within one run, and run it
 on a quiet machine (``nice -n -10 python ...``).
 
-Usage: ``python benchmarks/bench_generation.py [--quick] [--out DIR] [--device cpu|cuda]``.
+On a loaded machine ``--threads 1`` distorts less: with several threads a busy core stalls
+every parallel region.
+
+Usage: ``python benchmarks/bench_generation.py [--quick] [--out DIR] [--device cpu|cuda]
+[--repeats N] [--threads N]``.
 """
 
 from __future__ import annotations
@@ -155,7 +159,10 @@ def main():
     parser.add_argument("--out", default="docs/assets/benchmark/", help="output directory")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats per length")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     model_args = QUICK_SPEED_MODEL if args.quick else SPEED_MODEL
     speed_rows = speed(model_args, QUICK_NEW_TOKENS if args.quick else NEW_TOKENS, args.repeats, args.device)
     memory_rows = memory(QUICK_MEMORY_SIZES if args.quick else MEMORY_SIZES, args.device)
