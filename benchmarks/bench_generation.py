@@ -119,7 +119,7 @@ def markdown(speed_rows, memory_rows, machine):
     ]
     for r in speed_rows:
         lines.append(
-            f"| {r['new_tokens']} | {r['tokens_per_s_cache']:.0f} | {r['tokens_per_s_no_cache']:.0f} "
+            f"| {r['new_tokens']} | {r['tokens_per_s_cache']:.1f} | {r['tokens_per_s_no_cache']:.1f} "
             f"| {r['speedup']:.1f}x | {'yes' if r['same_tokens'] else 'NO'} |"
         )
     m = machine["speed_model"]
@@ -127,7 +127,7 @@ def markdown(speed_rows, memory_rows, machine):
         "",
         f"Model: {m['num_layers']} layers, C={m['emb_size']}, H={m['num_heads']}, hs={m['head_size']}, "
         f"V={m['vocab_size']}, learned positions; greedy, batch 1, prompt of {PROMPT} tokens; torch "
-        f"{machine['torch']}, {machine['device_name']}, {machine['threads']} threads, float32, fastest of "
+        f"{machine['torch']}, {machine['device_name']}, torch threads: {machine['threads']}, float32, fastest of "
         f"{speed_rows[0]['repeats']} interleaved repeats.",
         "",
         "| size (L, H, hs) | attention | H_kv | bytes/token measured | 2·L·H_kv·hs·4 | KiB/token in fp16 |",
