@@ -258,7 +258,56 @@ print("without ReLU: two layers == one C×C layer: yes")
 print("with ReLU: FeedForward == one layer?", torch.allclose(ff(x), one_layer))
 
 # %% [markdown]
-# ## 14. Softmax without the whole row
+# ## 14. What does a KV cache store
+#
+# The keys and values of the tokens already read, per layer, (B, H_kv, T, hs); queries are not cached. A new token brings only its own query, key and value, and its logits equal those of a full forward. Past `max_seq_len` the window slides, every position changes, and the cache is rebuilt: the tokens stay those of recomputation.
+
+# %%
+from simple_llm import GPT, RotaryEmbedding
+
+_ = torch.manual_seed(0)
+gpt = GPT(20, max_seq_len=8, emb_size=C, num_heads=H, head_size=hs, num_layers=2, dropout=0.0).eval()
+ids = torch.randint(0, 20, (B, T))  # (B, T)
+cache = gpt.new_cache()
+gpt(ids[:, :-1], cache)  # the prompt: T − 1 positions
+last = gpt(ids[:, -1:], cache)  # (B, 1, V): one new position
+torch.testing.assert_close(last[:, -1], gpt(ids)[:, -1])
+print("cached keys of block 0:", tuple(cache[0].keys.shape))  # (B, H_kv, T, hs)
+cached, recomputed = (gpt.generate(ids, 10, do_sample=False, use_cache=c) for c in (True, False))
+print("10 tokens past max_seq_len, same with and without the cache:", torch.equal(cached, recomputed))
+
+# %% [markdown]
+# ## 15. What are MQA and GQA
+#
+# Several query heads share one key/value head: H_kv groups instead of H heads (1 group: multi-query attention). Query head h reads key/value head h // (H / H_kv). The cache shrinks by H / H_kv; the queries stay as many as before.
+
+# %%
+for H_kv in (4, 2, 1):
+    model = GPT(20, 8, C, H, hs, 2, dropout=0.0, num_kv_heads=H_kv).eval()
+    kv = model.new_cache()
+    model(ids, kv)
+    heads = [h.kv_index for h in model.decoders[0].attention.heads]
+    print(
+        f"H_kv = {H_kv}: key/value head of each query head {heads}, cache",
+        sum(c.nbytes() for c in kv) // ids.numel(),
+        "bytes per token",
+    )
+
+# %% [markdown]
+# ## 16. How does RoPE encode positions
+#
+# It rotates every pair of coordinates of the query and of the key by an angle proportional to the position. The lengths do not change, and the score of a query at p and a key at s depends on p − s only.
+
+# %%
+rope = RotaryEmbedding(head_size=hs)
+q1, k1 = torch.randn(2, 1, hs)  # (T, hs) each
+scores = [(rope(q1, start=s + 3) @ rope(k1, start=s).T).item() for s in (0, 5, 50)]
+print("offset 3, the key at 0, 5, 50:", [round(v, 6) for v in scores])
+assert max(scores) - min(scores) < 1e-12
+print("length unchanged by the rotation:", torch.allclose(rope(q1, start=7).norm(), q1.norm()))
+
+# %% [markdown]
+# ## 17. Softmax without the whole row
 #
 # The online softmax reads the scores in blocks and keeps a running maximum m and a running sum d of exp(x − m); when the maximum grows, d is multiplied by exp(m_old − m_new). After the last block, m + log d is the log-sum-exp of the whole row. `tiled_attention` does this per query, with a running output as well.
 
@@ -281,7 +330,7 @@ torch.testing.assert_close(
 print("tiled_attention, blocks of 16 == scaled_dot_product_attention:", tuple(out_tiled.shape))
 
 # %% [markdown]
-# ## 15. A query with no allowed key
+# ## 18. A query with no allowed key
 #
 # If every key of a query is masked, its whole row of scores is −∞ and the softmax divides 0 by 0: NaN, which then spreads through every later layer. In a hand-written kernel the same NaN comes from (−∞) − (−∞) when the running maximum is still −∞. simple_llm returns zeros for such a query.
 

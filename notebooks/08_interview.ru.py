@@ -258,7 +258,56 @@ print("без ReLU: два слоя == один слой C×C: да")
 print("с ReLU: FeedForward == один слой?", torch.allclose(ff(x), one_layer))
 
 # %% [markdown]
-# ## 14. Softmax без всей строки
+# ## 14. Что хранит KV-кэш
+#
+# Ключи и значения уже прочитанных токенов, в каждом слое, (B, H_kv, T, hs); запросы не кэшируются. Новый токен приносит только свои запрос, ключ и значение, и его логиты равны логитам полного прохода. За пределами `max_seq_len` окно сдвигается, меняются все позиции, и кэш строится заново: токены остаются теми же, что при пересчёте.
+
+# %%
+from simple_llm import GPT, RotaryEmbedding
+
+_ = torch.manual_seed(0)
+gpt = GPT(20, max_seq_len=8, emb_size=C, num_heads=H, head_size=hs, num_layers=2, dropout=0.0).eval()
+ids = torch.randint(0, 20, (B, T))  # (B, T)
+cache = gpt.new_cache()
+gpt(ids[:, :-1], cache)  # промпт: T − 1 позиций
+last = gpt(ids[:, -1:], cache)  # (B, 1, V): одна новая позиция
+torch.testing.assert_close(last[:, -1], gpt(ids)[:, -1])
+print("ключи в кэше блока 0:", tuple(cache[0].keys.shape))  # (B, H_kv, T, hs)
+cached, recomputed = (gpt.generate(ids, 10, do_sample=False, use_cache=c) for c in (True, False))
+print("10 токенов за пределом max_seq_len, с кэшем и без одинаковы:", torch.equal(cached, recomputed))
+
+# %% [markdown]
+# ## 15. Что такое MQA и GQA
+#
+# Несколько голов запросов делят одну голову ключей и значений: H_kv групп вместо H голов (одна группа — multi-query attention). Голова запросов h читает голову ключей и значений h // (H / H_kv). Кэш уменьшается в H / H_kv раз, а запросов остаётся столько же.
+
+# %%
+for H_kv in (4, 2, 1):
+    model = GPT(20, 8, C, H, hs, 2, dropout=0.0, num_kv_heads=H_kv).eval()
+    kv = model.new_cache()
+    model(ids, kv)
+    heads = [h.kv_index for h in model.decoders[0].attention.heads]
+    print(
+        f"H_kv = {H_kv}: голова ключей и значений у каждой головы запросов {heads}, кэш",
+        sum(c.nbytes() for c in kv) // ids.numel(),
+        "байт на токен",
+    )
+
+# %% [markdown]
+# ## 16. Как RoPE кодирует позиции
+#
+# Она поворачивает каждую пару координат запроса и ключа на угол, пропорциональный позиции. Длины не меняются, а оценка запроса в позиции p и ключа в позиции s зависит только от p − s.
+
+# %%
+rope = RotaryEmbedding(head_size=hs)
+q1, k1 = torch.randn(2, 1, hs)  # (T, hs) каждый
+scores = [(rope(q1, start=s + 3) @ rope(k1, start=s).T).item() for s in (0, 5, 50)]
+print("сдвиг 3, ключ в позициях 0, 5, 50:", [round(v, 6) for v in scores])
+assert max(scores) - min(scores) < 1e-12
+print("длина при повороте не изменилась:", torch.allclose(rope(q1, start=7).norm(), q1.norm()))
+
+# %% [markdown]
+# ## 17. Softmax без всей строки
 #
 # Онлайн-softmax читает оценки блоками и хранит текущий максимум m и текущую сумму d величин exp(x − m); когда максимум растёт, d умножают на exp(m_старый − m_новый). После последнего блока m + log d — это log-sum-exp всей строки. `tiled_attention` делает так для каждого запроса и ведёт заодно текущий выход.
 
@@ -281,7 +330,7 @@ torch.testing.assert_close(
 print("tiled_attention, блоки по 16 == scaled_dot_product_attention:", tuple(out_tiled.shape))
 
 # %% [markdown]
-# ## 15. Запрос, которому не разрешён ни один ключ
+# ## 18. Запрос, которому не разрешён ни один ключ
 #
 # Если все ключи запроса замаскированы, вся его строка оценок — −∞, и softmax делит 0 на 0: получается NaN, который потом расползается по всем следующим слоям. В самописном ядре тот же NaN возникает из (−∞) − (−∞), пока текущий максимум ещё равен −∞. simple_llm возвращает для такого запроса нули.
 

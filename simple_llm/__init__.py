@@ -12,14 +12,19 @@ Shape legend used in every docstring and shape comment of the package:
 - ``C``: embedding size (``emb_size``)
 - ``H``: number of heads (``num_heads``)
 - ``hs``: head size (``head_size``)
+- ``H_kv``: number of key/value heads (``num_kv_heads``, grouped-query attention)
+- ``V``: vocabulary size (``vocab_size``)
 """
 
 from simple_llm.decoder import Decoder
 from simple_llm.feed_forward import FeedForward
+from simple_llm.gpt import GPT, pick_next_token
 from simple_llm.head_attention import HeadAttention
+from simple_llm.kv_cache import KVCache
 from simple_llm.masks import padding_mask
-from simple_llm.multi_head_attention import HeadView, MultiHeadAttention
+from simple_llm.multi_head_attention import HeadView, MultiHeadAttention, causal_after
 from simple_llm.plotting import plot_attention_heads
+from simple_llm.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions, sinusoidal_positions
 from simple_llm.tiled import tiled_attention
 from simple_llm.view import AttentionView, attention_view
 
@@ -27,11 +32,19 @@ __all__ = [
     "AttentionView",
     "Decoder",
     "FeedForward",
+    "GPT",
     "HeadAttention",
     "HeadView",
+    "KVCache",
+    "LearnedPositions",
     "MultiHeadAttention",
     "attention_view",
+    "RotaryEmbedding",
+    "SinusoidalPositions",
+    "causal_after",
     "padding_mask",
+    "pick_next_token",
     "plot_attention_heads",
     "tiled_attention",
+    "sinusoidal_positions",
 ]

@@ -8,6 +8,7 @@ import torch.nn as nn
 from simple_llm._checks import check_input
 from simple_llm._original import decoder_hook
 from simple_llm.feed_forward import FeedForward
+from simple_llm.kv_cache import KVCache
 from simple_llm.multi_head_attention import MultiHeadAttention
 
 
@@ -26,10 +27,14 @@ class Decoder(nn.Module):
         max_seq_len: Longest sequence ``T`` accepted.
         dropout: Dropout probability in attention and feed-forward. Default: ``0.1``.
         norm_first: Pre-LN if ``True``, post-LN if ``False``. Default: ``False``.
+        num_kv_heads: Key/value heads of the attention (grouped-query attention), see
+            :class:`~simple_llm.MultiHeadAttention`. Default: ``None`` (``H``).
+        rope: Rotary positions in the attention. Default: ``False``.
 
     Shape:
         - x: ``(B, T, C)``, float.
         - mask: optional, as in ``MultiHeadAttention``.
+        - cache: optional ``KVCache`` of the attention, as there.
         - output: ``(B, T, C)``.
 
     Examples:
@@ -47,24 +52,31 @@ class Decoder(nn.Module):
         max_seq_len: int,
         dropout: float = 0.1,
         norm_first: bool = False,
+        *,
+        num_kv_heads: int | None = None,
+        rope: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(norm_first, bool):
             raise TypeError(f"norm_first must be a bool, got {norm_first!r}")
         self.norm_first = norm_first
-        self.attention = MultiHeadAttention(num_heads, emb_size, head_size, max_seq_len, dropout)
+        self.attention = MultiHeadAttention(
+            num_heads, emb_size, head_size, max_seq_len, dropout, num_kv_heads=num_kv_heads, rope=rope
+        )
         self.feed_forward = FeedForward(emb_size, dropout)
         self.norm1 = nn.LayerNorm(emb_size)
         self.norm2 = nn.LayerNorm(emb_size)
         self.register_load_state_dict_pre_hook(decoder_hook)  # the original project's keys
 
     # --8<-- [start:forward]
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, *, cache: KVCache | None = None
+    ) -> torch.Tensor:
         """Apply the block to ``x``; returns ``(B, T, C)``."""
         check_input(x, self.attention.emb_size, self.attention.max_seq_len)
         if self.norm_first:
-            x = x + self.attention(self.norm1(x), mask)
+            x = x + self.attention(self.norm1(x), mask, cache=cache)
             return x + self.feed_forward(self.norm2(x))
-        x = self.norm1(x + self.attention(x, mask))
+        x = self.norm1(x + self.attention(x, mask, cache=cache))
         return self.norm2(x + self.feed_forward(x))
         # --8<-- [end:forward]

@@ -8,7 +8,8 @@ them with plain ``load_state_dict``.
 
 from simple_llm.transformer.decoder import Decoder
 from simple_llm.transformer.feed_forward import FeedForward
+from simple_llm.transformer.gpt import GPT
 from simple_llm.transformer.head_attention import HeadAttention
 from simple_llm.transformer.multi_head_attention import MultiHeadAttention
 
-__all__ = ["Decoder", "FeedForward", "HeadAttention", "MultiHeadAttention"]
+__all__ = ["GPT", "Decoder", "FeedForward", "HeadAttention", "MultiHeadAttention"]

@@ -1,0 +1,297 @@
+"""A small GPT: token embedding, positions, pre-LN decoder blocks, a final LayerNorm, a linear head."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from simple_llm._checks import check_dropout, check_size
+from simple_llm.decoder import Decoder
+from simple_llm.kv_cache import KVCache
+from simple_llm.positions import LearnedPositions, SinusoidalPositions
+
+POSITIONS = ("learned", "sinusoidal", "rope")
+
+
+class GPT(nn.Module):
+    """Decoder-only language model with the original project's signature.
+
+    LayerNorm placement: pre-LN blocks (``Decoder(norm_first=True)``) and one final LayerNorm
+    before the head, as in GPT-2. Pre-LN keeps a clean residual path from the embeddings to the
+    head, so a deep stack trains without learning-rate warm-up tricks; the residual stream is
+    then never normalised inside the blocks, hence the final LayerNorm.
+
+    Args:
+        vocab_size: Vocabulary size ``V``.
+        max_seq_len: Longest context ``T``; :meth:`generate` keeps the last ``max_seq_len`` tokens.
+        emb_size: Embedding size ``C``.
+        num_heads: Heads ``H`` per block.
+        head_size: Head size ``hs``.
+        num_layers: Number of decoder blocks.
+        dropout: Dropout after the embeddings and inside the blocks. Default: ``0.1``.
+        num_kv_heads: Key/value heads ``H_kv`` (grouped-query attention; ``1``: multi-query).
+            Default: ``None`` (``H``).
+        positions: ``"learned"`` (trained vectors added to the tokens, the original's),
+            ``"sinusoidal"`` (fixed vectors of Vaswani et al. added to the tokens) or ``"rope"``
+            (rotary positions applied to queries and keys in every block). Default: ``"learned"``.
+
+    Shape:
+        - x: ``(B, T)`` token ids (int64).
+        - output: ``(B, T, V)`` logits.
+
+    Examples:
+        >>> import torch
+        >>> _ = torch.manual_seed(0)
+        >>> model = GPT(vocab_size=10, max_seq_len=8, emb_size=16, num_heads=2, head_size=8,
+        ...             num_layers=2, dropout=0.0).eval()
+        >>> model(torch.tensor([[1, 2, 3]])).shape
+        torch.Size([1, 3, 10])
+        >>> model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=4, do_sample=False).shape
+        torch.Size([1, 7])
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        max_seq_len: int,
+        emb_size: int,
+        num_heads: int,
+        head_size: int,
+        num_layers: int,
+        dropout: float = 0.1,
+        *,
+        num_kv_heads: int | None = None,
+        positions: str = "learned",
+    ) -> None:
+        super().__init__()
+        for name, value in [
+            ("vocab_size", vocab_size),
+            ("max_seq_len", max_seq_len),
+            ("num_layers", num_layers),
+        ]:
+            check_size(name, value)
+        check_size("emb_size", emb_size)
+        check_dropout(dropout)
+        if positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
+        self.vocab_size = vocab_size
+        self.max_seq_len = max_seq_len
+        self.emb_size = emb_size
+        self.num_layers = num_layers
+        self.positions = positions
+        self.token_embeddings = nn.Embedding(vocab_size, emb_size)
+        if positions == "learned":
+            self.position_embeddings = LearnedPositions(max_seq_len, emb_size)
+        elif positions == "sinusoidal":
+            self.position_embeddings = SinusoidalPositions(max_seq_len, emb_size)
+        else:
+            self.position_embeddings = None
+        self.dropout = nn.Dropout(dropout)
+        self.decoders = nn.ModuleList(
+            Decoder(
+                num_heads,
+                emb_size,
+                head_size,
+                max_seq_len,
+                dropout,
+                norm_first=True,
+                num_kv_heads=num_kv_heads,
+                rope=positions == "rope",
+            )
+            for _ in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(emb_size)
+        self.head = nn.Linear(emb_size, vocab_size)
+
+    def new_cache(self) -> list[KVCache]:
+        """An empty :class:`~simple_llm.KVCache` per block, for ``forward(x, cache=...)``."""
+        return [KVCache() for _ in self.decoders]
+
+    # --8<-- [start:forward]
+    def forward(self, x: torch.Tensor, cache: list[KVCache] | None = None) -> torch.Tensor:
+        """Logits ``(B, T, V)`` of the next token after each position of ``x`` ``(B, T)``.
+
+        Args:
+            x: Token ids ``(B, T)``.
+            cache: Optional list from :meth:`new_cache`; ``x`` then continues the cached tokens
+                (it holds positions ``len(cache[0]) ..``) and every block's cache grows by ``T``.
+                Default: ``None``.
+        """
+        B, T = self._check_ids(x)
+        start = self._check_cache(cache, T)
+        h = self.token_embeddings(x)  # (B, T, C)
+        if isinstance(self.position_embeddings, SinusoidalPositions):
+            h = h + self.position_embeddings(T, start, h.dtype, h.device)  # (B, T, C)
+        elif self.position_embeddings is not None:
+            h = h + self.position_embeddings(T, start)  # (B, T, C)
+        h = self.dropout(h)
+        for i, block in enumerate(self.decoders):
+            h = block(h, cache=None if cache is None else cache[i])  # (B, T, C)
+        return self.head(self.norm(h))  # (B, T, V)
+
+    # --8<-- [end:forward]
+
+    # --8<-- [start:generate]
+    @torch.no_grad()
+    def generate(
+        self,
+        x: torch.Tensor,
+        max_new_tokens: int,
+        do_sample: bool,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """Append ``max_new_tokens`` tokens to ``x``, one at a time.
+
+        The model reads at most the last ``max_seq_len`` tokens. With ``use_cache`` each step
+        feeds only the new token and reuses the keys and values of the earlier ones; once the
+        context window slides, the positions of every kept token change, so the cache is
+        emptied and the last ``max_seq_len`` tokens are encoded again. Both paths give the same
+        tokens as recomputing the whole window every step. Call ``model.eval()`` first: dropout
+        in training mode makes every step random.
+
+        Args:
+            x: Prompt ids ``(B, T)``, ``T >= 1`` (any length: only the last ``max_seq_len`` are read).
+            max_new_tokens: Number of tokens to append, ``>= 0``.
+            do_sample: Sample from the softmax if ``True``; take the argmax (greedy) if ``False``.
+            temperature: Divides the logits before sampling, ``> 0``. Default: ``1.0``.
+            top_k: Sample among the ``top_k`` most likely tokens only. Default: ``None``.
+            top_p: Sample among the most likely tokens whose cumulative probability is at most
+                ``top_p`` (at least one token), ``0 < top_p <= 1``. Default: ``None``.
+            use_cache: Use a KV cache. Default: ``True``.
+
+        Returns:
+            ``(B, T + max_new_tokens)`` ids: ``x`` followed by the new tokens.
+
+        Raises:
+            ValueError: If ``temperature <= 0``, if ``top_k`` and ``top_p`` are both given, if
+                either is out of range, or if either is given with ``do_sample=False`` (greedy
+                decoding would ignore it).
+        """
+        self._check_ids(x, limit=False)
+        check_generate_args(max_new_tokens, do_sample, temperature, top_k, top_p, self.vocab_size)
+        if not isinstance(use_cache, bool):
+            raise TypeError(f"use_cache must be a bool, got {use_cache!r}")
+        L = self.max_seq_len
+        cache = self.new_cache() if use_cache else None
+        for _ in range(max_new_tokens):
+            if cache is None:
+                logits = self(x[:, -L:])  # (B, T, V)
+            else:
+                new = x[:, len(cache[0]) :]  # (B, T_new): tokens not in the cache yet
+                if len(cache[0]) + new.size(1) > L:  # the window slides: every position changes
+                    for layer_cache in cache:
+                        layer_cache.reset()
+                    new = x[:, -L:]  # (B, L)
+                logits = self(new, cache)  # (B, T_new, V)
+            next_token = pick_next_token(logits[:, -1], do_sample, temperature, top_k, top_p)  # (B, 1)
+            x = torch.cat([x, next_token], dim=1)  # (B, T + 1)
+        return x
+
+    # --8<-- [end:generate]
+
+    def _check_ids(self, x: object, limit: bool = True) -> tuple[int, int]:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor of token ids (B, T), got {type(x).__name__}")
+        if x.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"x must hold integer token ids (int64), got dtype {x.dtype}")
+        if x.dim() != 2 or x.size(1) == 0:
+            raise ValueError(f"x must be 2-D (B, T) with T >= 1, got shape {tuple(x.shape)}")
+        if limit and x.size(1) > self.max_seq_len:
+            raise ValueError(f"sequence length T={x.size(1)} exceeds max_seq_len={self.max_seq_len}")
+        return x.shape
+
+    def _check_cache(self, cache: object, T: int) -> int:
+        if cache is None:
+            return 0
+        if (
+            not isinstance(cache, list)
+            or len(cache) != self.num_layers
+            or not all(isinstance(c, KVCache) for c in cache)
+        ):
+            raise TypeError(
+                f"cache must be a list of {self.num_layers} KVCache (see new_cache()), got {cache!r}"
+            )
+        start = len(cache[0])
+        if start + T > self.max_seq_len:
+            raise ValueError(f"cache holds {start} positions; {T} more exceed max_seq_len={self.max_seq_len}")
+        return start
+
+
+def check_generate_args(
+    max_new_tokens: object,
+    do_sample: object,
+    temperature: object,
+    top_k: object,
+    top_p: object,
+    vocab_size: int,
+) -> None:
+    """Raise a clear error for each bad argument of :meth:`GPT.generate`."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+    check_sampling_args(do_sample, temperature, top_k, top_p, vocab_size)
+
+
+def check_sampling_args(
+    do_sample: object, temperature: object, top_k: object, top_p: object, vocab_size: int
+) -> None:
+    """Raise a clear error for each bad argument of :func:`pick_next_token`."""
+    if not isinstance(do_sample, bool):
+        raise TypeError(f"do_sample must be a bool, got {do_sample!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise TypeError(f"temperature must be a float > 0, got {temperature!r}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    if top_k is not None and top_p is not None:
+        raise ValueError(f"top_k and top_p are exclusive, got top_k={top_k!r} and top_p={top_p!r}")
+    if not do_sample and (top_k is not None or top_p is not None):
+        raise ValueError("top_k and top_p need do_sample=True (greedy decoding takes the argmax)")
+    bad_k = isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= vocab_size
+    if top_k is not None and bad_k:
+        raise ValueError(f"top_k must be an int in [1, vocab_size={vocab_size}], got {top_k!r}")
+    bad_p = isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1
+    if top_p is not None and bad_p:
+        raise ValueError(f"top_p must be a float in (0, 1], got {top_p!r}")
+
+
+# --8<-- [start:pick]
+def pick_next_token(
+    logits: torch.Tensor,
+    do_sample: bool,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> torch.Tensor:
+    """Choose the next token from the last position's logits ``(B, V)``; returns ``(B, 1)`` ids.
+
+    Greedy: the argmax. Sampling: divide by ``temperature``, keep the ``top_k`` largest logits
+    or the most likely tokens whose cumulative probability stays ``<= top_p`` (at least one),
+    then draw from the softmax (``torch.multinomial``: seed with ``torch.manual_seed``). Ties
+    with the ``top_k``-th logit are kept.
+
+    Examples:
+        >>> import torch
+        >>> pick_next_token(torch.tensor([[0.1, 2.0, -1.0]]), do_sample=False)
+        tensor([[1]])
+    """
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() != 2:
+        raise TypeError("logits must be a floating-point tensor of shape (B, V)")
+    check_sampling_args(do_sample, temperature, top_k, top_p, logits.size(-1))
+    if not do_sample:
+        return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+    logits = logits / temperature  # (B, V)
+    if top_k is not None:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))  # (B, V)
+    if top_p is not None and top_p < 1:
+        probs, order = logits.softmax(dim=-1).sort(dim=-1, descending=True)  # (B, V) each
+        keep_sorted = probs.cumsum(dim=-1) <= top_p  # (B, V)
+        keep_sorted[:, 0] = True
+        keep = torch.zeros_like(keep_sorted).scatter(1, order, keep_sorted)  # (B, V), original order
+        logits = logits.masked_fill(~keep, float("-inf"))  # (B, V)
+    return torch.multinomial(logits.softmax(dim=-1), num_samples=1)  # (B, 1)
+
+
+# --8<-- [end:pick]

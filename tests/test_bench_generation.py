@@ -1,0 +1,28 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_generation.py"
+
+
+def test_quick_run_writes_speed_and_memory_tables(tmp_path):
+    subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--repeats", "1", "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    data = json.loads((tmp_path / "generation-cpu.json").read_text())
+    assert [row["new_tokens"] for row in data["speed"]] == [4, 8]
+    assert all(row["same_tokens"] and row["speedup"] > 0 for row in data["speed"])
+    assert [row["attention"] for row in data["memory"]] == ["MHA", "GQA", "MQA"]
+    assert [row["H_kv"] for row in data["memory"]] == [8, 2, 1]
+    for row in data["memory"]:
+        assert (
+            row["bytes_per_token_measured"] == row["bytes_per_token_formula"] == 2 * 2 * row["H_kv"] * 8 * 4
+        )
+    table = (tmp_path / "generation-cpu.md").read_text()
+    assert (
+        table.startswith("| new tokens | tokens/s, cache |")
+        and "| tiny (2, 8, 8) | MQA | 1 | 128 | 128 |" in table
+    )
