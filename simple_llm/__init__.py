@@ -3,7 +3,7 @@
 ``MultiHeadAttention`` is compared with ``torch.nn.MultiheadAttention`` and
 ``F.scaled_dot_product_attention`` (same weights) on 16 shapes ``(B, T, H, hs)``, with and without
 padding, in float32 and float64 (tests/test_interop.py). The original project's import paths
-and saved ``state_dict``s work too: see :mod:`simple_llm.transformer`.
+and saved ``state_dict``s work too: see ``simple_llm.transformer``.
 
 Shape legend used in every docstring and shape comment of the package:
 

@@ -1,7 +1,7 @@
 """Loading ``state_dict``s saved by the original project (github.com/pese-git/simple-llm).
 
 The original modules name their parts differently (``_q``, ``_layer1``, ``_norm1``...), keep one
-``nn.Linear`` per head where :class:`~simple_llm.MultiHeadAttention` has one fused ``qkv``, and
+``nn.Linear`` per head where ``simple_llm.MultiHeadAttention`` has one fused ``qkv``, and
 store the causal mask as a buffer ``_tril_mask``. Each module of the package registers a
 ``load_state_dict`` pre-hook from here that maps those keys onto its own, so that plain
 ``module.load_state_dict(original_state_dict)`` works. Keys already in our layout pass unchanged.

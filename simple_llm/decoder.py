@@ -28,7 +28,7 @@ class Decoder(nn.Module):
         dropout: Dropout probability in attention and feed-forward. Default: ``0.1``.
         norm_first: Pre-LN if ``True``, post-LN if ``False``. Default: ``False``.
         num_kv_heads: Key/value heads of the attention (grouped-query attention), see
-            :class:`~simple_llm.MultiHeadAttention`. Default: ``None`` (``H``).
+            ``simple_llm.MultiHeadAttention``. Default: ``None`` (``H``).
         rope: Rotary positions in the attention. Default: ``False``.
 
     Shape:

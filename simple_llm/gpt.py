@@ -23,7 +23,7 @@ class GPT(nn.Module):
 
     Args:
         vocab_size: Vocabulary size ``V``.
-        max_seq_len: Longest context ``T``; :meth:`generate` keeps the last ``max_seq_len`` tokens.
+        max_seq_len: Longest context ``T``; ``generate`` keeps the last ``max_seq_len`` tokens.
         emb_size: Embedding size ``C``.
         num_heads: Heads ``H`` per block.
         head_size: Head size ``hs``.
@@ -104,7 +104,7 @@ class GPT(nn.Module):
         self.head = nn.Linear(emb_size, vocab_size)
 
     def new_cache(self) -> list[KVCache]:
-        """An empty :class:`~simple_llm.KVCache` per block, for ``forward(x, cache=...)``."""
+        """An empty ``simple_llm.KVCache`` per block, for ``forward(x, cache=...)``."""
         return [KVCache() for _ in self.decoders]
 
     # --8<-- [start:forward]
@@ -113,7 +113,7 @@ class GPT(nn.Module):
 
         Args:
             x: Token ids ``(B, T)``.
-            cache: Optional list from :meth:`new_cache`; ``x`` then continues the cached tokens
+            cache: Optional list from ``new_cache``; ``x`` then continues the cached tokens
                 (it holds positions ``len(cache[0]) ..``) and every block's cache grows by ``T``.
                 Default: ``None``.
         """
@@ -228,7 +228,7 @@ def check_generate_args(
     top_p: object,
     vocab_size: int,
 ) -> None:
-    """Raise a clear error for each bad argument of :meth:`GPT.generate`."""
+    """Raise a clear error for each bad argument of ``GPT.generate``."""
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
     check_sampling_args(do_sample, temperature, top_k, top_p, vocab_size)
@@ -237,7 +237,7 @@ def check_generate_args(
 def check_sampling_args(
     do_sample: object, temperature: object, top_k: object, top_p: object, vocab_size: int
 ) -> None:
-    """Raise a clear error for each bad argument of :func:`pick_next_token`."""
+    """Raise a clear error for each bad argument of ``pick_next_token``."""
     if not isinstance(do_sample, bool):
         raise TypeError(f"do_sample must be a bool, got {do_sample!r}")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):

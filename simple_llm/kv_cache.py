@@ -13,7 +13,7 @@ class KVCache:
     only its own query. How it grows: each call of ``MultiHeadAttention.forward(x, cache=cache)``
     with ``x`` of ``T`` tokens appends ``T`` positions along dimension 2 (by concatenation), and
     its queries are taken to be positions ``length .. length+T-1``. How it is reset:
-    :meth:`reset` empties it (then batch size, dtype and device may change).
+    ``reset`` empties it (then batch size, dtype and device may change).
 
     Examples:
         >>> import torch

@@ -30,7 +30,7 @@ class MultiHeadAttention(nn.Module):
             attention; ``1`` is multi-query attention. Query head ``h`` reads key/value head
             ``h // (H // H_kv)`` (the convention of ``scaled_dot_product_attention(enable_gqa=True)``
             and ``repeat_interleave``). Default: ``None``, meaning ``H`` (plain multi-head).
-        rope: Rotate queries and keys by their positions (:class:`~simple_llm.RotaryEmbedding`,
+        rope: Rotate queries and keys by their positions (``simple_llm.RotaryEmbedding``,
             ``rotate_half`` convention); ``hs`` must be even. Default: ``False``.
 
     Attributes:
@@ -46,7 +46,7 @@ class MultiHeadAttention(nn.Module):
           ``(B, T, T)`` or ``(B, H, T, T)`` (see ``simple_llm.masks``). The causal mask is
           always applied. A query that may attend to no key outputs zeros before ``proj``.
         - output: ``(B, T, C)``; with ``return_weights=True`` also weights ``(B, H, T, T)``.
-        - cache: optional :class:`~simple_llm.KVCache` holding ``T_cached`` earlier positions,
+        - cache: optional ``simple_llm.KVCache`` holding ``T_cached`` earlier positions,
           keys and values ``(B, H_kv, T_cached, hs)``. ``x`` is then positions
           ``T_cached .. T_cached+T-1``, query ``t`` sees keys ``0 .. T_cached+t``, weights are
           ``(B, H, T, T_cached+T)`` and the cache grows by ``T``.
@@ -126,7 +126,7 @@ class MultiHeadAttention(nn.Module):
                 second derivative: the fused CPU kernel of ``F.scaled_dot_product_attention``
                 (torch 2.13) has no double backward, so ``torch.autograd.grad(...,
                 create_graph=True)`` followed by another backward works only with ``True``.
-            cache: Optional :class:`~simple_llm.KVCache`; this call's keys and values are
+            cache: Optional ``simple_llm.KVCache``; this call's keys and values are
                 appended to it. Default: ``None``.
 
         Returns:

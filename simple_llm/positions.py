@@ -90,7 +90,7 @@ def sinusoidal_positions(
 
 
 class SinusoidalPositions(nn.Module):
-    """Fixed sinusoidal positions (no parameters), see :func:`sinusoidal_positions`.
+    """Fixed sinusoidal positions (no parameters), see ``sinusoidal_positions``.
 
     Args:
         max_seq_len: Number of positions accepted.

@@ -86,8 +86,8 @@ def tiled_attention(
 
     Returns:
         The output ``(..., T_q, hs_v)`` in the input dtype; with ``return_lse=True`` the pair
-        ``(output, lse)``, ``lse`` of shape ``(..., T_q)`` in the computation dtype (float32 or
-        float64).
+            ``(output, lse)``, ``lse`` of shape ``(..., T_q)`` in the computation dtype (float32
+            or float64).
 
     Shape:
         With the package's legend: ``(B, H, T, hs)`` in, ``(B, H, T, hs)`` out.

@@ -53,7 +53,7 @@ _LABELS = {
 class AttentionView:
     """The HTML of one attention view; shown by Jupyter and Colab through ``_repr_html_``.
 
-    Build it with :func:`attention_view`.
+    Build it with ``attention_view``.
 
     Attributes:
         html: The self-contained HTML fragment (a ``<div data-attention-view>``).
@@ -193,8 +193,8 @@ def attention_view(
         batch_index: Batch item shown for ``(B, H, T, T)`` weights. Default: ``0``.
 
     Returns:
-        An :class:`AttentionView`: the last expression of a notebook cell shows it; ``.html`` is
-        the fragment, ``.save(path)`` writes a standalone page.
+        The view, an ``AttentionView``. The last expression of a notebook cell shows it;
+            ``.html`` is the fragment, ``.save(path)`` writes a standalone page.
 
     Raises:
         TypeError: If ``weights``, ``tokens``, ``query``, ``side_by_side`` or ``batch_index`` has

@@ -1,4 +1,4 @@
-"""The original project's module ``simple_llm.transformer.decoder``: the package's :class:`~simple_llm.Decoder`."""
+"""The original project's module ``simple_llm.transformer.decoder``: the package's ``simple_llm.Decoder``."""
 
 from simple_llm.decoder import Decoder
 

@@ -1,4 +1,4 @@
-"""The original project's module ``simple_llm.transformer.feed_forward``: the package's :class:`~simple_llm.FeedForward`."""
+"""The original project's module ``simple_llm.transformer.feed_forward``: the package's ``simple_llm.FeedForward``."""
 
 from simple_llm.feed_forward import FeedForward
 

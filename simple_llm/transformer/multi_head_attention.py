@@ -1,4 +1,4 @@
-"""The original project's module ``simple_llm.transformer.multi_head_attention``: the package's :class:`~simple_llm.MultiHeadAttention`."""
+"""The original project's module ``simple_llm.transformer.multi_head_attention``: the package's ``simple_llm.MultiHeadAttention``."""
 
 from simple_llm.multi_head_attention import MultiHeadAttention
 
