@@ -56,8 +56,8 @@ class AttentionView:
     Build it with ``attention_view``.
 
     Attributes:
-        html: The self-contained HTML fragment (a ``<div data-attention-view>``).
-        lang: The language of its labels, ``"ru"`` or ``"en"``.
+        html (str): The self-contained HTML fragment (a ``<div data-attention-view>``).
+        lang (str): The language of its labels, ``"ru"`` or ``"en"``.
     """
 
     def __init__(self, fragment: str, *, lang: str = "ru") -> None:
