@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hooks.diagrams import STORE, drawing_path, key, narrow_source, normalize  # noqa: E402
+from hooks.diagrams import STORE, drawing_path, narrow_source, normalize  # noqa: E402
 
 MERMAID = ROOT / "docs" / "assets" / "vendor" / "mermaid" / "mermaid.min.js"
 CHROMIUM = os.environ.get("SIMPLE_LLM_CHROMIUM", "/usr/bin/chromium")
@@ -81,30 +81,41 @@ def wanted() -> dict[Path, str]:
     return files
 
 
+def draw_in(page, items: list[tuple[str, str]]) -> list[str]:
+    """SVGs of ``(id, source)`` pairs, drawn by the vendored mermaid in a Playwright ``page``."""
+    page.set_content(f'<html><body style="font-family:{FONT_FAMILY}"></body></html>')
+    page.add_script_tag(path=str(MERMAID))
+    return page.evaluate(
+        """async ([items, css, font]) => {
+          mermaid.initialize({
+            startOnLoad: false, theme: "base", themeCSS: css, fontFamily: font,
+            htmlLabels: false, flowchart: { htmlLabels: false, useMaxWidth: false },
+            securityLevel: "strict", deterministicIds: true,
+          });
+          const out = [];
+          for (const [id, text] of items) out.push((await mermaid.render(id, text)).svg);
+          return out;
+        }""",
+        [items, THEME_CSS, FONT_FAMILY],
+    )
+
+
 def draw(items: list[tuple[str, str]]) -> list[str]:
-    """SVGs of ``(id, source)`` pairs, drawn by the vendored mermaid in Chromium."""
+    """SVGs of ``(id, source)`` pairs, drawn in Debian's Chromium."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_content(f'<html><body style="font-family:{FONT_FAMILY}"></body></html>')
-        page.add_script_tag(path=str(MERMAID))
-        svgs = page.evaluate(
-            """async ([items, css, font]) => {
-              mermaid.initialize({
-                startOnLoad: false, theme: "base", themeCSS: css, fontFamily: font,
-                htmlLabels: false, flowchart: { htmlLabels: false, useMaxWidth: false },
-                securityLevel: "strict", deterministicIds: true,
-              });
-              const out = [];
-              for (const [id, text] of items) out.push((await mermaid.render(id, text)).svg);
-              return out;
-            }""",
-            [items, THEME_CSS, FONT_FAMILY],
-        )
-        browser.close()
-    return svgs
+        try:
+            return draw_in(browser.new_page(), items)
+        finally:
+            browser.close()
+
+
+def drawing_id(path: Path) -> str:
+    """The id a drawing's SVG carries: ``d<hash>-<variant>``."""
+    name, variant = path.name.split(".")[:2]
+    return f"d{name}-{variant}"
 
 
 def tidy(svg: str) -> str:
@@ -132,8 +143,7 @@ def main() -> int:
     for path in stale:
         path.unlink()
     if missing:
-        ids = [f"d{key(files[p])}-{p.name.split('.')[1]}" for p in missing]
-        for path, svg in zip(missing, draw([(i, files[p]) for i, p in zip(ids, missing)])):
+        for path, svg in zip(missing, draw([(drawing_id(p), files[p]) for p in missing])):
             path.write_text(tidy(svg), encoding="utf-8")
     print(f"{len(files)} drawings: {len(missing)} drawn, {len(stale)} deleted")
     return 0

@@ -95,6 +95,17 @@ class PagesHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A browser that closes a page while a file is on its way is no error of the site.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 class PagesServer:
     """The built site at ``http://127.0.0.1:<port><prefix>``, served by a thread."""
 
@@ -102,8 +113,7 @@ class PagesServer:
         if not prefix.startswith("/") or not prefix.endswith("/"):
             raise ValueError(f"prefix must start and end with '/', got {prefix!r}")
         handler = type("Handler", (PagesHandler,), {"root": Path(root).resolve(), "prefix": prefix})
-        self.httpd = http.server.ThreadingHTTPServer((HOST, port), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((HOST, port), handler)
         self.prefix = prefix
         self.origin = f"http://{HOST}:{self.httpd.server_address[1]}"
         self.base = self.origin + prefix

@@ -158,7 +158,7 @@ def transfer_bytes(path: Path) -> int:
 
 def is_local(url: str) -> bool:
     parts = urlsplit(url)
-    if parts.scheme in ("data", "blob", "about", "chrome-extension"):
+    if parts.scheme in ("data", "blob", "about", "chrome-extension", "file"):
         return True
     return parts.hostname == LOCAL_HOST
 

@@ -264,8 +264,9 @@ def russian_query(words: Counter) -> tuple[str, str]:
     raise AssertionError("no Russian word in the search index to try other forms of")
 
 
-def search(browsing, server, path: str, query: str) -> list[str]:
-    """Material's search box on ``path``: the site paths of the results for the whole ``query``."""
+def search(browsing, server, path: str, query: str) -> list[dict]:
+    """Material's search box on ``path``: for each result of the whole ``query``, its site path,
+    the words its link highlights (``?h=``) and the words it lists as missing (struck through)."""
     page = browsing.new_page()
     try:
         page.goto(server.url(path))
@@ -288,24 +289,54 @@ def search(browsing, server, path: str, query: str) -> list[str]:
             raise AssertionError(
                 f"/{path}: the search for {query!r} never answered ({meta.inner_text()!r})"
             ) from None
-        hrefs = page.eval_on_selector_all(".md-search-result__item a", "links => links.map(a => a.href)")
-        if not hrefs:
+        results = page.eval_on_selector_all(
+            ".md-search-result__item > a",
+            "links => links.map(a => ({ href: a.href, missing: [...a.querySelectorAll('del')].map(d => d.textContent) }))",
+        )
+        if not results:
             raise AssertionError(f"/{path}: searching {query!r} found nothing ({meta.inner_text()!r})")
     finally:
         page.close()
-    # Material marks a result with the query words it matched (?h=...): a result of a shorter,
-    # half-typed query would carry that one. A match through the stem alone carries none.
-    highlighted = {parse_qs(urlsplit(href).query).get("h", [""])[0] for href in hrefs} - {""}
-    assert highlighted <= {query}, f"results of another query than {query!r}: {highlighted}"
-    return [server.path_of(href) for href in hrefs]
+    found = []
+    for result in results:
+        words = parse_qs(urlsplit(result["href"]).query).get("h", [""])[0].split()
+        # A result of a shorter, half-typed query would carry that one; a stem is a prefix.
+        assert all(query.startswith(w) for w in words), f"results of another query than {query!r}: {words}"
+        found.append(
+            {
+                "path": server.path_of(result["href"]),
+                "href": result["href"],
+                "h": words,
+                "missing": result["missing"],
+            }
+        )
+    return found
 
 
 def test_russian_search_finds_other_forms_of_a_word(browsing, server, site_root):
     word, query = russian_query(index_words(site_root, "ru"))
     results = search(browsing, server, "", query)
     assert results, f"searching {query!r} (the pages say {word!r}) found nothing"
-    foreign = [r for r in results if language_of_path(r) != DEFAULT_LANGUAGE]
+    foreign = [r["path"] for r in results if language_of_path(r["path"]) != DEFAULT_LANGUAGE]
     assert not foreign, f"the Russian search for {query!r} returns pages of other languages: {foreign}"
+    struck = [r for r in results if r["missing"]]
+    assert not struck, f"results list {query!r} as missing although they match it: {struck[:3]}"
+    unmarked = [r["path"] for r in results if not r["h"]]
+    assert not unmarked, f"result links that highlight nothing (empty ?h=): {unmarked[:5]}"
+    page = browsing.new_page()
+    try:
+        page.goto(results[0]["href"])
+        page.wait_for_function(
+            "() => document.querySelectorAll('article mark').length > 0", timeout=READY_TIMEOUT_MS
+        )
+        marked = page.eval_on_selector_all(
+            "article mark", "marks => marks.map(m => m.textContent.toLowerCase())"
+        )
+    finally:
+        page.close()
+    assert any(m.startswith(results[0]["h"][0]) for m in marked), (
+        f"{results[0]['href']} highlights {marked[:5]}"
+    )
 
 
 @pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != DEFAULT_LANGUAGE])
@@ -314,7 +345,7 @@ def test_search_returns_pages_of_its_own_language_only(browsing, server, site_ro
     query = next(w for w, _ in words.most_common() if len(w) >= 6 and w.isascii())
     results = search(browsing, server, f"{language}/", query)
     assert results, f"searching {query!r} on /{language}/ found nothing"
-    foreign = [r for r in results if not r.startswith(f"{language}/")]
+    foreign = [r["path"] for r in results if not r["path"].startswith(f"{language}/")]
     assert not foreign, f"the {language} search for {query!r} returns pages of other languages: {foreign}"
 
 
