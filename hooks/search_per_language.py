@@ -29,7 +29,7 @@ def on_post_build(config):
     index = json.loads(root_index.read_text(encoding="utf-8"))
     docs = index["docs"]
 
-    offline = "material/offline" in config.plugins and config.plugins["material/offline"].config.enabled
+    offline = _offline(config)
 
     def write(path: Path, entries: list, langs: list) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,12 +53,20 @@ _BASE = re.compile(r'"base": "([^"]*)"')
 _WORKER = re.compile(r'"search": "([^"]*/workers/)(search\.[0-9a-f]+\.min\.js)"')
 
 
+def _offline(config) -> bool:
+    return "material/offline" in config.plugins and config.plugins["material/offline"].config.enabled
+
+
 def on_post_page(output, page, config):
     # material's worker, wrapped so that a query word also matches its stem
     # (docs/assets/javascripts/workers/stemming.js says why).
     output = _WORKER.sub(
         lambda m: f'"search": "{m.group(1)}stemming.js?worker={m.group(2)}"', output, count=1
     )
+    return _with_base(output, config)
+
+
+def _with_base(output: str, config) -> str:
     i18n = config.plugins["i18n"]
     language = i18n.current_language
     if language == i18n.default_language:

@@ -176,3 +176,20 @@ def test_each_language_searches_only_its_own_pages(built_site):
                 assert (folder / doc["location"] / "index.html").is_file() or doc["location"] == "", doc[
                     "location"
                 ]
+
+
+def test_home_pages_link_the_offline_copy_at_the_site_root(built_site):
+    """The deploy workflow runs `make offline`, which writes site/simple-llm-offline.zip: the home
+    page of each language links to that file at the root of the site."""
+    from posixpath import normpath
+    from urllib.parse import urljoin
+
+    from scripts.build_offline import ZIP
+
+    assert ZIP == ROOT / "site" / "simple-llm-offline.zip"
+    assert "site/simple-llm-offline.zip" in (ROOT / "Makefile").read_text(encoding="utf-8")
+    for language in LANGUAGES:
+        home = "" if language == DEFAULT_LANGUAGE else f"{language}/"
+        links = [a["href"] for a in soup(built_site / home / "index.html").select("article a[href$='.zip']")]
+        assert links, f"the {language} home page does not link the offline copy"
+        assert {normpath(urljoin(f"/{home}", href)) for href in links} == {"/simple-llm-offline.zip"}, links

@@ -11,32 +11,40 @@
 // highlights. A word found through its stem is neither missing nor highlightable as typed
 // ("маски" is not on a page that says "маска"), so in such a result the word is replaced by its
 // stem: nothing is struck through, and `?h=маск` highlights every form on the page.
-importScripts(new URLSearchParams(self.location.search).get("worker"));
-
+//
+// In the offline copy, material runs its worker in an iframe (the iframe-worker shim), where
+// scripts load one after the other and lunr arrives later: the wrapper takes material's worker
+// from its own script address and patches lunr when lunr is set.
 (function () {
+  const own = (self.document && document.currentScript && document.currentScript.src) || self.location.href;
+  const worker = new URL(new URL(own).searchParams.get("worker"), own).href;
   let stemOf = new Map(); // query word -> its stem, for the last query
   let matched = new Map(); // result location -> the stems its match data holds
 
-  const search = lunr.Index.prototype.search;
-  lunr.Index.prototype.search = function (query) {
-    stemOf = new Map();
-    matched = new Map();
-    for (const word of query.split(/\s+/)) {
-      const match = /^([^*:^~+\-]+)\*$/.exec(word);
-      if (!match) continue;
-      const term = match[1].toLowerCase();
-      for (const stem of this.pipeline.runString(term)) {
-        if (stem && stem !== term) stemOf.set(term, stem);
+  function patch(lunr) {
+    if (!lunr || !lunr.Index || lunr.Index.prototype.search.stems) return;
+    const search = lunr.Index.prototype.search;
+    lunr.Index.prototype.search = function (query) {
+      stemOf = new Map();
+      matched = new Map();
+      for (const word of query.split(/\s+/)) {
+        const match = /^([^*:^~+\-]+)\*$/.exec(word);
+        if (!match) continue;
+        const term = match[1].toLowerCase();
+        for (const stem of this.pipeline.runString(term)) {
+          if (stem && stem !== term) stemOf.set(term, stem);
+        }
       }
-    }
-    const stems = [...new Set(stemOf.values())];
-    const results = search.call(this, stems.length ? query + " " + stems.map((s) => s + "*").join(" ") : query);
-    for (const result of results) {
-      const keys = Object.keys(result.matchData.metadata);
-      matched.set(result.ref, new Set(stems.filter((stem) => keys.some((key) => key.startsWith(stem)))));
-    }
-    return results;
-  };
+      const stems = [...new Set(stemOf.values())];
+      const results = search.call(this, stems.length ? query + " " + stems.map((s) => s + "*").join(" ") : query);
+      for (const result of results) {
+        const keys = Object.keys(result.matchData.metadata);
+        matched.set(result.ref, new Set(stems.filter((stem) => keys.some((key) => key.startsWith(stem)))));
+      }
+      return results;
+    };
+    lunr.Index.prototype.search.stems = true;
+  }
 
   function withStems(doc) {
     if (!doc || !doc.terms) return doc;
@@ -60,4 +68,18 @@ importScripts(new URLSearchParams(self.location.search).get("worker"));
     }
     return post(message, ...rest);
   };
+
+  if (self.lunr) patch(self.lunr);
+  else {
+    let value;
+    Object.defineProperty(self, "lunr", {
+      configurable: true,
+      get: () => value,
+      set: (v) => {
+        value = v;
+        patch(v);
+      },
+    });
+  }
+  importScripts(worker);
 })();
