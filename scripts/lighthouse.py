@@ -58,6 +58,8 @@ def run(url: str, form_factor: str, out: Path) -> dict:
     scores["tti_s"] = audits["interactive"]["numericValue"] / 1000
     scores["lcp_s"] = audits["largest-contentful-paint"]["numericValue"] / 1000
     scores["kb"] = audits["total-byte-weight"]["numericValue"] / 1024
+    scores["tbt_ms"] = audits["total-blocking-time"]["numericValue"]
+    scores["cls"] = audits["cumulative-layout-shift"]["numericValue"]
     scores["failed"] = sorted(
         key
         for c in ("accessibility", "best-practices", "seo")
@@ -70,12 +72,16 @@ def run(url: str, form_factor: str, out: Path) -> dict:
 
 
 def table(rows: list[tuple[str, str, str, dict]]) -> str:
-    head = "| page | language | device | performance | accessibility | best practices | SEO | interactive, s | LCP, s | KB |"
-    lines = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    head = (
+        "| page | language | device | performance | accessibility | best practices | SEO "
+        "| interactive, s | LCP, s | blocking, ms | CLS | KB |"
+    )
+    lines = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for page, language, device, s in rows:
         lines.append(
             f"| {page} | {language} | {device} | {s['performance']} | {s['accessibility']} | "
-            f"{s['best-practices']} | {s['seo']} | {s['tti_s']:.1f} | {s['lcp_s']:.1f} | {s['kb']:.0f} |"
+            f"{s['best-practices']} | {s['seo']} | {s['tti_s']:.1f} | {s['lcp_s']:.1f} | {s['tbt_ms']:.0f} | "
+            f"{s['cls']:.2f} | {s['kb']:.0f} |"
         )
     return "\n".join(lines)
 
