@@ -94,9 +94,10 @@ def test_browser_checks_cover_every_built_page(site_root):
     )
 
 
+@pytest.mark.parametrize("device", DEVICE_NAMES)
 @pytest.mark.parametrize("path", PAGES)
-def test_page_loads_offline_without_errors(visited, path):
-    visit = visited.visit(path)
+def test_page_loads_offline_without_errors(visited, path, device):
+    visit = visited.visit(path, device=device)
     assert visit.status == 200, f"/{path}: HTTP {visit.status}"
     outside = sorted({url for url in visit.requests if not is_local(url)})
     assert not outside, f"/{path} requests other hosts (blocked here; offline they fail): {outside}"
