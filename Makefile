@@ -1,13 +1,19 @@
 # The two commands of the README, and the steps they are made of.
 #   make serve   set up, then serve the site on http://127.0.0.1:8000 (both languages)
 #   make test    set up, then run every check (package, notebooks, site, browser)
+# For the deploy workflow:
+#   make site        build the site into site/ (SITE_URL=https://OWNER.github.io/REPO/ sets its address)
+#   make offline     the offline copy of the site: site/simple-llm-offline.zip (run after make site)
+# And:
+#   make diagrams    draw the mermaid diagrams to SVG again after changing one (docs/assets/diagrams/)
+#   make lighthouse  Lighthouse scores of a few pages, served like Pages (prints the table)
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup serve test lint notebooks bench browser clean
+.PHONY: setup serve test lint notebooks bench browser clean site offline diagrams lighthouse
 
 setup: $(VENV)/.installed
 
@@ -42,5 +48,23 @@ notebooks: setup
 bench: setup
 	$(PY) benchmarks/bench_attention.py
 
+site: setup
+	$(PY) -m mkdocs build --strict --site-dir site
+
+offline: setup
+	$(PY) scripts/build_offline.py --zip site/simple-llm-offline.zip
+
+diagrams: setup browser
+	$(PY) scripts/render_diagrams.py
+
+# The npm package lighthouse goes into node_modules/ (not committed); it drives Debian's Chromium.
+LIGHTHOUSE_VERSION ?= 12.8.2
+node_modules/.bin/lighthouse:
+	npm install --no-save --no-audit --no-fund --silent lighthouse@$(LIGHTHOUSE_VERSION)
+
+lighthouse: setup browser node_modules/.bin/lighthouse
+	$(PY) -m mkdocs build --strict --site-dir build/lighthouse-site
+	$(PY) scripts/lighthouse.py build/lighthouse-site
+
 clean:
-	rm -rf $(VENV) site artifacts
+	rm -rf $(VENV) site build artifacts node_modules

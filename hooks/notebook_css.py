@@ -1,27 +1,28 @@
-"""Light notebook pages: nbconvert's CSS is shared, not inlined in every page.
+"""Light notebook pages: nbconvert's CSS is shared, not inlined in every page, and holds only the
+rules the notebook pages use.
 
-Why this hook exists:
+Why this hook exists (mkdocs-jupyter has no option for either):
 
-1. nbconvert's template (through mkdocs-jupyter) inlines about 590 KB of CSS (JupyterLab's theme,
-   the Pygments colours, the mermaid rules) as ``<style>`` blocks into every notebook page, so a
-   reader downloads it again with each notebook and a page weighs ~650 KB before its figures.
-   Here the ``<style>`` blocks that every notebook page of a language has in common move into ONE
-   stylesheet, ``assets/stylesheets/jupyter.<hash>.css`` (named by its content, so a cached copy is
-   never stale), written once into the site; each page links it at the place of its first block,
+1. nbconvert's template (through mkdocs-jupyter) inlines about 590 KB of CSS (JupyterLab's whole
+   theme, the Pygments colours, the mermaid rules) as ``<style>`` blocks into every notebook page:
+   render-blocking, downloaded again with each notebook, and most of it styles JupyterLab's own
+   interface (toolbars, dialogs, file browser), which a page never shows. Here the ``<style>``
+   blocks that every notebook page of a language has in common are parsed with tinycss2 and
+   written, pruned, into ONE stylesheet, ``assets/stylesheets/jupyter.<hash>.css`` (named by its
+   content, so a cached copy is never stale); each page links it at the place of its first block,
    so the cascade order does not change. A block that differs between pages stays inline.
-   The file is written in ``on_post_build``, so ``mkdocs serve`` (which builds into a temporary
-   folder) gets it too. A block is only moved when its CSS is self-contained (no open comment,
-   bracket or string at its end): concatenated, it cannot swallow the next block's rules. A block
-   that ends inside a rule's selector (mkdocs-jupyter prints one list of CSS with Python's
-   ``repr``, which makes one invalid rule that the browser drops at the end of its ``<style>``) is
-   closed with ``{}`` in the file, which drops it the same way.
+   Pruning keeps a rule when each class its selector names appears in some notebook page (a
+   selector whose classes are absent can match nothing on these static pages), every at-rule
+   with what it still holds, and the custom properties that kept declarations use (transitively).
+   What tinycss2 cannot parse is dropped, as the browser drops it (mkdocs-jupyter prints one list
+   of CSS with Python's ``repr``, which makes one invalid rule at the end of its block).
+   The file is written in ``on_post_build``, so ``mkdocs serve`` gets it too.
 2. The same template adds a module script that imports mermaid from cdnjs.cloudflare.com whenever
-   a markdown cell has a mermaid diagram: a request outside the site (it fails offline, with an
-   error in the console) for diagrams that material already renders with the vendored mermaid.
-   It is removed.
+   a markdown cell has a mermaid diagram: a request outside the site; the diagrams are drawn ahead
+   of time (hooks/diagrams.py). It is removed.
 
 tests/browser check both in a real browser: every page's own HTML (minus its ``data:`` images)
-is under 250 KB, notebook cells keep their computed styles, and no page requests another host.
+is under budget, notebook cells keep their computed styles, and no page requests another host.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ import hashlib
 import re
 from pathlib import Path
 
+import tinycss2
 from mkdocs.utils import get_relative_url
 
 SHARED_DIR = "assets/stylesheets"
 _STYLE = re.compile(r"[ \t]*<style(?P<attrs>[^>]*)>(?P<css>.*?)</style>[ \t]*\n?", re.S)
 _ARTICLE = re.compile(r"<article\b.*</article>", re.S)
+_CLASS_ATTR = re.compile(r'\bclass="([^"]*)"')
 # nbconvert's JupyterLab mermaid loader (share/templates/lab/mermaid.html.j2): imports from a CDN.
 _MERMAID_CDN = re.compile(
     r'<script type="module">(?:(?!</script>).)*?import\("https://cdnjs\.cloudflare\.com/ajax/libs/mermaid/'
@@ -45,59 +48,123 @@ _MERMAID_CDN = re.compile(
 _pages: list[Path] = []  # this build pass's notebook pages (i18n runs one pass per language)
 
 
-def _css_end_state(css: str) -> str | None:
-    """How a stylesheet ends: "clean", "prelude" (inside a rule's selector), or None when it ends
-    inside a comment or a bracket (it would swallow what follows it)."""
-    depth, pending, i, n = 0, False, 0, len(css)
-    while i < n:
-        char = css[i]
-        if css.startswith("/*", i):
-            end = css.find("*/", i + 2)
-            if end < 0:
-                return None
-            i = end + 2
-            continue
-        if char == "\\":
-            i += 2
-            pending = pending or depth == 0
-            continue
-        if char in "\"'":
-            j = i + 1
-            while j < n and css[j] not in (char, "\n"):
-                j += 2 if css[j] == "\\" else 1
-            i = j + 1
-            pending = pending or depth == 0
-            continue
-        if char in "{[(":
-            depth += 1
-        elif char in "}])":
-            depth -= 1
-            if depth < 0:
-                return None
-            if depth == 0 and char == "}":
-                pending = False
-        elif depth == 0 and char == ";":
-            pending = False
-        elif depth == 0 and not char.isspace():
-            pending = True
-        i += 1
-    if depth:
-        return None
-    return "prelude" if pending else "clean"
-
-
 def _blocks(html: str) -> list[re.Match]:
     """The shareable ``<style>`` blocks of a notebook page's article (no media-specific ones)."""
     article = _ARTICLE.search(html)
     if article is None:
         return []
     return [
-        m
-        for m in _STYLE.finditer(html, article.start(), article.end())
-        if "media=" not in m.group("attrs") and _css_end_state(m.group("css")) is not None
+        m for m in _STYLE.finditer(html, article.start(), article.end()) if "media=" not in m.group("attrs")
     ]
 
 
+# Pruning -----------------------------------------------------------------------------------------
+def _selectors(prelude: list) -> list[list]:
+    """A rule's prelude split at its top-level commas."""
+    parts: list[list] = [[]]
+    for token in prelude:
+        if token.type == "literal" and token.value == ",":
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    return parts
+
+
+def _classes(selector: list) -> set[str]:
+    """The classes a selector requires (outside functions such as ``:not()``)."""
+    found, previous = set(), None
+    for token in selector:
+        if (
+            token.type == "ident"
+            and previous is not None
+            and previous.type == "literal"
+            and previous.value == "."
+        ):
+            found.add(token.value)
+        previous = token
+    return found
+
+
+def _prune_rules(rules: list, used: set[str]) -> list[tuple]:
+    """The rules that can match the pages: ``("rule", selectors, rule)``, ``("at", at-rule, its
+    kept rules)`` for a conditional at-rule that still holds some, ``("raw", at-rule)`` for others."""
+    kept: list[tuple] = []
+    for rule in rules:
+        if rule.type == "qualified-rule":
+            selectors = [s for s in _selectors(rule.prelude) if _classes(s) <= used]
+            if selectors:
+                kept.append(("rule", ",".join(tinycss2.serialize(s).strip() for s in selectors), rule))
+        elif rule.type == "at-rule":
+            name = rule.lower_at_keyword
+            if name == "charset":
+                continue
+            if name in ("media", "supports", "layer", "container") and rule.content is not None:
+                inner = _prune_rules(tinycss2.parse_rule_list(rule.content, True, True), used)
+                if inner:
+                    kept.append(("at", rule, inner))
+            else:
+                kept.append(("raw", rule))
+    return kept
+
+
+_VAR = re.compile(r"var\(\s*(--[\w-]+)")
+
+
+def _declarations(rule) -> list:
+    return [d for d in tinycss2.parse_blocks_contents(rule.content, True, True) if d.type == "declaration"]
+
+
+def _walk(kept: list[tuple]):
+    for item in kept:
+        if item[0] == "at":
+            yield from _walk(item[2])
+        elif item[0] == "rule":
+            yield item[2]
+
+
+def _serialize(kept: list[tuple], wanted_vars: set[str]) -> list[str]:
+    out = []
+    for item in kept:
+        if item[0] == "at":
+            body = "".join(_serialize(item[2], wanted_vars))
+            if body:
+                out.append(f"@{item[1].at_keyword}{tinycss2.serialize(item[1].prelude)}{{{body}}}")
+        elif item[0] == "rule":
+            declarations = [
+                f"{d.name}:{tinycss2.serialize(d.value).strip()}{'!important' if d.important else ''}"
+                for d in _declarations(item[2])
+                if not d.name.startswith("--") or d.name in wanted_vars
+            ]
+            if declarations:
+                out.append(f"{item[1]}{{{';'.join(declarations)}}}")
+        else:
+            out.append(tinycss2.serialize([item[1]]))
+    return out
+
+
+def prune(css: str, used: set[str]) -> str:
+    """The part of ``css`` that can style pages whose elements carry only the classes ``used``."""
+    kept = _prune_rules(tinycss2.parse_stylesheet(css, True, True), used)
+    declared: dict[str, list[str]] = {}
+    wanted: set[str] = set()
+    for rule in _walk(kept):
+        for d in _declarations(rule):
+            value = tinycss2.serialize(d.value)
+            if d.name.startswith("--"):
+                declared.setdefault(d.name, []).append(value)
+            else:
+                wanted.update(_VAR.findall(value))
+    todo = list(wanted)
+    while todo:  # custom properties used by the custom properties in use
+        for value in declared.get(todo.pop(), []):
+            for name in _VAR.findall(value):
+                if name not in wanted:
+                    wanted.add(name)
+                    todo.append(name)
+    return "\n".join(_serialize(kept, wanted))
+
+
+# The hooks -----------------------------------------------------------------------------------
 def on_pre_build(config):
     _pages.clear()
 
@@ -120,12 +187,8 @@ def on_post_build(config):
     shared = list(dict.fromkeys(css for css in first if css in common))
     if not shared:
         return
-    parts = ['@charset "UTF-8";']
-    for css in shared:
-        parts.append(css.strip())
-        if _css_end_state(css) == "prelude":
-            parts.append("{}")  # ends the dangling rule here, as the end of its <style> did
-    text = "\n".join(parts) + "\n"
+    used = {name for html in pages.values() for attr in _CLASS_ATTR.findall(html) for name in attr.split()}
+    text = '@charset "UTF-8";\n' + prune("\n".join(shared), used) + "\n"
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
     uri = f"{SHARED_DIR}/jupyter.{digest}.css"
     target = Path(config.site_dir) / uri

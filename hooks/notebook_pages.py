@@ -9,16 +9,25 @@ Why this hook exists (each fix is silent when it is missing, so tests/docs check
 2. mkdocs-jupyter slugifies headings to ASCII: Cyrillic headings get empty ids and the page's
    table of contents links nowhere (and its TOC, made from a separate Markdown pass, drops inline
    code from a heading's id). Here headings get Unicode ids, and the TOC is read from the ids the
-   page really has.
+   page really has. Their permalink is material's ``headerlink``: styled like every other page's,
+   and left out of the search index (nbconvert's "¶" was indexed as text).
 3. nbconvert's template loads MathJax from an empty URL: removed (formulas are Unicode).
 4. Every notebook page gets "Open in Colab" (built from the one ``repo_url``) and a download link
    for the notebook of the page's own language.
+5. nbconvert gives every figure the alt text "No description has been provided for this image".
+   Here each figure says what it shows, in the page's language: the title its cell gives it
+   (``title="..."`` or ``suptitle("...")``), and for ``plot_attention_heads`` what kind of plot it
+   is; a figure without a title is described by the markdown cell before it (its first sentence).
+   nbconvert reads alt text only from output metadata, which matplotlib's inline backend never
+   writes.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from pathlib import PurePosixPath
+from html import escape
+from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree
 
 import mkdocs_jupyter.convert
@@ -50,7 +59,7 @@ def _heading_with_id(html: str, anchor_link_text: str = "¶") -> str:
         return html
     slug = _slugify("".join(heading.itertext()))
     heading.set("id", slug)
-    link = ElementTree.SubElement(heading, "a", {"class": "anchor-link", "href": f"#{slug}"})
+    link = ElementTree.SubElement(heading, "a", {"class": "headerlink", "href": f"#{slug}"})
     link.text = anchor_link_text
     return ElementTree.tostring(heading, encoding="unicode")
 
@@ -58,7 +67,7 @@ def _heading_with_id(html: str, anchor_link_text: str = "¶") -> str:
 mkdocs_jupyter.convert.add_anchor_lower_id = _heading_with_id
 
 
-_HEADING = re.compile(r'<h([1-6]) id="([^"]+)">(.*?)<a class="anchor-link"', re.S)
+_HEADING = re.compile(r'<h([1-6]) id="([^"]+)">(.*?)<a class="headerlink"', re.S)
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -110,7 +119,50 @@ def on_page_content(html, page, config, files):
         f'<a class="md-button" data-download href="{name}" download>{download_text}</a>'
         "</p>"
     )
-    return links + MATHJAX.sub("", html)
+    html = MATHJAX.sub("", html)
+    # mkdocs-jupyter's copy button holds a hidden "Copied!": material's search skips what is marked.
+    html = html.replace(
+        '<span class="notice" hidden="">', '<span class="notice" hidden="" data-search-exclude="">'
+    )
+    alts = iter(figure_alts(Path(page.file.abs_src_path), match.group(1)))
+    html = _NO_ALT.sub(lambda m: f'alt="{escape(next(alts, ""), quote=True)}"', html)
+    return links + html
+
+
+# 5. Alt text of the figures --------------------------------------------------------------------
+_NO_ALT = re.compile(r'alt="No description has been provided for this image"')
+_TITLE = re.compile(r"""(?:\bsuptitle\(|\btitle=)\s*(?P<q>["'])(?P<title>.+?)(?P=q)""")
+HEATMAPS = {
+    "ru": "Тепловые карты весов внимания, по одной на голову (строки — запросы, столбцы — ключи)",
+    "en": "Heatmaps of attention weights, one per head (rows are queries, columns are keys)",
+}
+
+
+def _first_sentence(markdown: str) -> str:
+    text = re.sub(r"[`*_#>\[\]]|\(\S+?\)", "", markdown)
+    text = " ".join(text.split())
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    return (match.group(1) if match else text).strip()
+
+
+def figure_alts(notebook: Path, language: str) -> list[str]:
+    """The alt text of each figure of ``notebook``, in the order nbconvert writes them."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    alts, caption = [], ""
+    for cell in cells:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            caption = _first_sentence(source)
+            continue
+        if cell["cell_type"] != "code":
+            continue
+        figures = sum("image/png" in output.get("data", {}) for output in cell.get("outputs", []))
+        title = _TITLE.search(source)
+        alt = title.group("title") if title else caption
+        if "plot_attention_heads" in source:
+            alt = f"{alt}. {HEATMAPS[language]}" if alt else HEATMAPS[language]
+        alts += [alt] * figures
+    return alts
 
 
 # nbconvert's template loads MathJax from an empty URL (the pages use no LaTeX: formulas are

@@ -7,7 +7,9 @@ default language's pages stay at ``search/``, every other language's go to ``<lo
 with their locations made relative to that language's root, and that language's pages load it
 (material fetches the index from ``__config.base``, set here to the language's root).
 
-It also makes a query find other forms of its words (see ``on_post_page``).
+It also makes a query find other forms of its words (see ``on_post_page``), and in the offline
+copy (material's ``offline`` plugin, which inlines the index into ``search/search_index.js`` for
+pages opened from files) writes that script for every language's own index.
 """
 
 from __future__ import annotations
@@ -27,10 +29,15 @@ def on_post_build(config):
     index = json.loads(root_index.read_text(encoding="utf-8"))
     docs = index["docs"]
 
+    offline = _offline(config)
+
     def write(path: Path, entries: list, langs: list) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {**index, "config": {**index["config"], "lang": langs}, "docs": entries}
-        path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        path.write_text(text, encoding="utf-8")
+        if offline:
+            path.with_suffix(".js").write_text(f"var __index = {text}", encoding="utf-8")
 
     for language in others:
         prefix = f"{language}/"
@@ -46,12 +53,20 @@ _BASE = re.compile(r'"base": "([^"]*)"')
 _WORKER = re.compile(r'"search": "([^"]*/workers/)(search\.[0-9a-f]+\.min\.js)"')
 
 
+def _offline(config) -> bool:
+    return "material/offline" in config.plugins and config.plugins["material/offline"].config.enabled
+
+
 def on_post_page(output, page, config):
     # material's worker, wrapped so that a query word also matches its stem
     # (docs/assets/javascripts/workers/stemming.js says why).
     output = _WORKER.sub(
         lambda m: f'"search": "{m.group(1)}stemming.js?worker={m.group(2)}"', output, count=1
     )
+    return _with_base(output, config)
+
+
+def _with_base(output: str, config) -> str:
     i18n = config.plugins["i18n"]
     language = i18n.current_language
     if language == i18n.default_language:

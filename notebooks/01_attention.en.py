@@ -126,7 +126,8 @@ for s, (m0, j0), (m1, j1) in zip(sizes, raw, scaled):
 # norm of the Jacobian towards 0 as hs grows; with the division by √hs both curves stay put.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+# One plot above the other: readable on a phone too.
+fig, axes = plt.subplots(2, 1, figsize=(5.8, 6.4), layout="constrained")
 for ax, column, name in zip(axes, (0, 1), ("Largest weight of a row", "Norm of the softmax Jacobian")):
     ax.plot(sizes, [r[column] for r in raw], "o-", label="q·k")
     ax.plot(sizes, [r[column] for r in scaled], "s-", label="q·k / √hs")

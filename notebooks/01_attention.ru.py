@@ -126,7 +126,8 @@ for s, (m0, j0), (m1, j1) in zip(sizes, raw, scaled):
 # якобиана — к 0; с делением на √hs обе кривые стоят на месте.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+# Один график под другим: читается и на телефоне.
+fig, axes = plt.subplots(2, 1, figsize=(5.8, 6.4), layout="constrained")
 for ax, column, name in zip(axes, (0, 1), ("Максимальный вес строки", "Норма якобиана softmax")):
     ax.plot(sizes, [r[column] for r in raw], "o-", label="q·k")
     ax.plot(sizes, [r[column] for r in scaled], "s-", label="q·k / √hs")

@@ -1,4 +1,9 @@
-"""Heatmaps of attention weights, one per head, with labels in Russian or English."""
+"""Heatmaps of attention weights, one per head, with labels in Russian or English.
+
+The figures are read on phones: at most two heads per row and a figure at most 6 inches wide
+(600 px at matplotlib's 100 dpi), so on a 390-px phone, where the text column is about 358 px,
+the smallest label (``MIN_FONT_PT``) is still about 8 CSS px; tests/browser measures it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ import torch
 if TYPE_CHECKING:
     import matplotlib.figure
 
+MIN_FONT_PT = 10  # the smallest text of a figure: tick labels
+MAX_WIDTH_IN = 6.0
 _LABELS = {
     "ru": {"head": "Голова {h}", "key": "ключ", "query": "запрос", "weight": "вес внимания"},
     "en": {"head": "Head {h}", "key": "key", "query": "query", "weight": "attention weight"},
@@ -69,7 +76,7 @@ def plot_attention_heads(
             colour bar gets an arrow. Default: ``None`` (the largest weight plotted).
 
     Returns:
-        The ``matplotlib.figure.Figure``: up to 4 heads per row, one colour bar.
+        The ``matplotlib.figure.Figure``: up to 2 heads per row, one colour bar.
 
     Examples:
         >>> import torch
@@ -89,9 +96,9 @@ def plot_attention_heads(
             raise ValueError(f"tokens has {len(tokens)} labels, expected T={T}")
     import matplotlib.pyplot as plt
 
-    ncols = min(H, 4)
+    ncols = min(H, 2)
     nrows = math.ceil(H / ncols)
-    side = min(2.6, 9.0 / ncols)
+    side = min(2.6, (MAX_WIDTH_IN - 1.0) / ncols)  # 1 inch for the colour bar
     fig = plt.figure(
         figsize=(side * ncols + 1.0, side * nrows + (0.4 if title else 0.0)), layout="constrained"
     )
@@ -109,14 +116,17 @@ def plot_attention_heads(
             ax.remove()
             continue
         image = ax.imshow(weights[h].numpy(), vmin=0.0, vmax=vmax, cmap="viridis")
-        ax.set_title(labels["head"].format(h=h))
-        ax.set_xlabel(labels["key"])
-        ax.set_ylabel(labels["query"])
+        ax.set_title(labels["head"].format(h=h), fontsize=MIN_FONT_PT + 2)
+        ax.set_xlabel(labels["key"], fontsize=MIN_FONT_PT + 1)
+        ax.set_ylabel(labels["query"], fontsize=MIN_FONT_PT + 1)
         if tokens is not None:
             ax.set_xticks(range(T), tokens, rotation=90)
             ax.set_yticks(range(T), tokens)
+        ax.tick_params(labelsize=MIN_FONT_PT)
     extend = "max" if largest > vmax else "neither"
-    fig.colorbar(image, ax=axes.ravel()[:H].tolist(), label=labels["weight"], extend=extend)
+    bar = fig.colorbar(image, ax=axes.ravel()[:H].tolist(), extend=extend)
+    bar.set_label(labels["weight"], fontsize=MIN_FONT_PT + 1)
+    bar.ax.tick_params(labelsize=MIN_FONT_PT)
     if title is not None:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=MIN_FONT_PT + 3)
     return fig

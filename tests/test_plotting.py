@@ -1,4 +1,5 @@
 import matplotlib
+import matplotlib.text
 
 matplotlib.use("Agg")
 
@@ -12,13 +13,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from simple_llm import MultiHeadAttention, plot_attention_heads
+from simple_llm.plotting import MAX_WIDTH_IN, MIN_FONT_PT
 
 
 def heads_axes(fig):
     return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
 
 
-@pytest.mark.parametrize("H, rows", [(1, 1), (4, 1), (6, 2), (9, 3)])
+@pytest.mark.parametrize("H, rows", [(1, 1), (2, 1), (4, 2), (5, 3)])
 def test_grid_one_heatmap_per_head_and_one_colour_bar(H, rows):
     weights = torch.softmax(torch.randn(H, 5, 5), dim=-1)
     fig = plot_attention_heads(weights, lang="en")
@@ -27,7 +29,7 @@ def test_grid_one_heatmap_per_head_and_one_colour_bar(H, rows):
     assert len(axes) == H and len(fig.axes) == H + 1
     assert len({round(ax.get_position().y0, 3) for ax in axes}) == rows
     assert [ax.get_title() for ax in axes] == [f"Head {h}" for h in range(H)]
-    assert fig.get_figwidth() <= 10.0
+    assert fig.get_figwidth() <= MAX_WIDTH_IN  # 600 px at 100 dpi: readable on a phone
     assert plt.get_fignums() == []  # no pyplot state touched
 
 
@@ -119,3 +121,11 @@ def test_figure_renders_every_head_and_label_inside_the_canvas():
 def test_bad_input(weights, kwargs, error, match):
     with pytest.raises(error, match=match):
         plot_attention_heads(weights, **kwargs)
+
+
+def test_no_text_smaller_than_the_phone_minimum():
+    fig = plot_attention_heads(torch.rand(4, 6, 6), tokens=list("abcdef"), lang="en", title="t")
+    fig.canvas.draw()
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+    assert texts
+    assert min(t.get_fontsize() for t in texts) >= MIN_FONT_PT

@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
+import mimetypes
 import os
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from tests.docs.helpers import DEFAULT_LANGUAGE, LANGUAGES, NOTEBOOKS, ROOT, pages, url_path
+from scripts.serve_like_pages import COMPRESSED, PagesServer, _gzipped
+from tests.docs.helpers import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    NOTEBOOKS,
+    ROOT,
+    mkdocs_config,
+    pages,
+    url_path,
+)
 
 ARTIFACTS = ROOT / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 LOCAL_HOST = "127.0.0.1"
 VIEWPORT = {"width": 1280, "height": 900}
+# The screens a reader meets the site on: a desktop and a 390x844 phone.
+DEVICES = {
+    "desktop": {"viewport": VIEWPORT},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 3,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
 HTML_BUDGET = 250 * 1024  # a page's own HTML, its inline data: images not counted
+# A first visit (cold cache), everything the page loads, as Pages sends it (gzip).
+FIRST_VISIT_BUDGET = 600 * 1024
+PROSE_FIRST_VISIT_BUDGET = 400 * 1024  # a page without a notebook
+# Smallest text, in CSS px: diagrams, and figure labels (their smallest font at the shown scale).
+MIN_DIAGRAM_TEXT_PX = {"desktop": 12, "phone": 10}
+MIN_FIGURE_TEXT_PX = {"desktop": 11, "phone": 8}
 DATA_IMAGE = re.compile(r"data:image/[^\"')\s]+")
 
 
@@ -88,40 +111,43 @@ def own_html_bytes(html: str) -> int:
 
 
 # The local server -----------------------------------------------------------------------------
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+def site_prefix() -> str:
+    """The path the site is served under: the path of its ``site_url`` (``/simple-llm/``)."""
+    path = urlsplit(mkdocs_config().get("site_url") or "/").path or "/"
+    return path if path.endswith("/") else path + "/"
 
-    def log_message(self, format, *args):
-        pass
 
-
-class SiteServer:
-    """The built site on 127.0.0.1 at a free port, served by a thread."""
+class SiteServer(PagesServer):
+    """The built site served as GitHub Pages serves it (scripts/serve_like_pages.py): under the
+    site's path, gzip, ``404.html`` for a missing address. ``url(path)`` and ``path_of(url)`` take
+    and give paths relative to the site root."""
 
     def __init__(self, root: Path):
-        handler = functools.partial(_QuietHandler, directory=str(root))
-        self.httpd = http.server.ThreadingHTTPServer((LOCAL_HOST, 0), handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://{LOCAL_HOST}:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(root, site_prefix())
 
-    def url(self, path: str) -> str:
-        return self.base + path
+    def file_of(self, url: str) -> Path | None:
+        """The file of the site that answers ``url`` (None outside the site or when missing)."""
+        try:
+            path = self.path_of(url)
+        except ValueError:
+            return None
+        target = self.httpd.RequestHandlerClass.root / unquote(path)
+        if target.is_dir():
+            target = target / "index.html"
+        return target if target.is_file() else None
 
-    def path_of(self, url: str) -> str:
-        """The site path of a local URL (no fragment)."""
-        parts = urlsplit(url)
-        return parts.path.lstrip("/")
 
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def transfer_bytes(path: Path) -> int:
+    """What Pages sends for a file: gzip-compressed text, other files as they are."""
+    kind = mimetypes.guess_type(path.name)[0] or ""
+    if kind.startswith(COMPRESSED):
+        return len(_gzipped(path, path.stat().st_mtime))
+    return path.stat().st_size
 
 
 def is_local(url: str) -> bool:
     parts = urlsplit(url)
-    if parts.scheme in ("data", "blob", "about", "chrome-extension"):
+    if parts.scheme in ("data", "blob", "about", "chrome-extension", "file"):
         return True
     return parts.hostname == LOCAL_HOST
 
@@ -137,15 +163,13 @@ OPEN_SHADOW_ROOTS = """
 })();
 """
 
-# Everything that is done when the page is ready: mermaid rendered, images decoded.
+# Everything that is done when the page is ready: images decoded (diagrams are drawn ahead of time).
 READY = """
-() => document.querySelectorAll("pre.mermaid").length === 0
-   && [...document.querySelectorAll("div.mermaid")].every(d => d.shadowRoot && d.shadowRoot.querySelector("svg"))
-   && [...document.images].every(i => i.complete)
+() => [...document.images].every(i => i.complete)
 """
 
 # What a visit records, in one round trip.
-INSPECT = """
+INSPECT = r"""
 async () => {
   const canvas = document.createElement("canvas");
   canvas.width = canvas.height = 1;
@@ -183,21 +207,34 @@ async () => {
   const article = document.querySelector("article.md-content__inner") || document.querySelector("article");
   const page = background(document.body);
 
-  const diagrams = [...document.querySelectorAll("div.mermaid")].map(host => {
-    const root = host.shadowRoot;
-    const svg = root && root.querySelector("svg");
-    if (!svg) return { svg: false, text: "", labels: [] };
+  const diagrams = [...document.querySelectorAll("figure.diagram")].map(figure => {
+    const shown = [...figure.querySelectorAll("svg")].filter(svg => svg.getBoundingClientRect().width > 0);
+    const svg = shown[0];
+    if (!svg) return { svg: false, shown: 0, text: "", labels: [] };
     const labels = [];
-    for (const el of root.querySelectorAll("text, tspan, foreignObject *")) {
+    for (const el of svg.querySelectorAll("text, tspan")) {
       const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join("").trim();
       if (!own) continue;
       const style = getComputedStyle(el);
-      labels.push({ text: own, colour: over(textColour(el), page),
+      const ctm = el.getScreenCTM();
+      labels.push({ text: own, px: parseFloat(style.fontSize) * (ctm ? Math.hypot(ctm.a, ctm.b) : 1),
+                    colour: over(textColour(el), page),
                     visible: style.visibility !== "hidden" && style.display !== "none" && Number(style.opacity) > 0 });
     }
     const box = svg.getBoundingClientRect();
-    return { svg: true, text: svg.textContent.trim(), labels, width: box.width, height: box.height };
+    return { svg: true, shown: shown.length, text: svg.textContent.trim(), labels, width: box.width, height: box.height };
   });
+
+  // The resolution a PNG was saved at (its pHYs chunk), to know the size of its text when shown.
+  const pngDpi = (src) => {
+    const m = /^data:image\/png;base64,(.*)$/.exec(src);
+    if (!m) return null;
+    const bytes = atob(m[1].slice(0, 4000));
+    const at = bytes.indexOf("pHYs");
+    if (at < 0) return null;
+    const ppu = [0, 1, 2, 3].reduce((v, i) => v * 256 + bytes.charCodeAt(at + 4 + i), 0);
+    return bytes.charCodeAt(at + 12) === 1 ? ppu * 0.0254 : null;
+  };
 
   const images = [];
   for (const img of (article ? article.querySelectorAll("img") : [])) {
@@ -221,6 +258,7 @@ async () => {
     }
     images.push({
       src: img.getAttribute("src").slice(0, 40), notebook: !!img.closest(".jp-OutputArea-output"),
+      alt: img.getAttribute("alt"), dpi: pngDpi(img.getAttribute("src")), fullSize: img.dataset.fullSize === "1",
       naturalWidth: img.naturalWidth, width: box.width, height: box.height,
       inView: box.bottom > 0 && box.top < innerHeight,
       overflow: box.right - (article ? article.getBoundingClientRect().right : innerWidth),
@@ -269,7 +307,10 @@ async () => {
     resources: performance.getEntriesByType("resource").map(r => ({
       name: r.name, type: r.initiatorType, bytes: r.decodedBodySize })),
     pageBackground: page,
-    pendingMermaid: document.querySelectorAll("pre.mermaid").length,
+    pendingMermaid: document.querySelectorAll("pre.mermaid, div.mermaid").length,
+    sideways: document.documentElement.scrollWidth - innerWidth,
+    stylesheets: [...document.styleSheets].filter(s => { try { return s.cssRules.length > 0; } catch (e) { return false; } }).length,
+    lang: document.documentElement.lang,
     diagrams, images, toc,
     switcher: [...document.querySelectorAll(".md-select a[hreflang]")].map(a => ({ lang: a.getAttribute("hreflang"), href: a.href })),
     colab: [...document.querySelectorAll("a[data-colab]")].map(a => a.href),
@@ -277,6 +318,10 @@ async () => {
     output: sample(".jp-OutputArea-output pre"),
     prose: sample("article p"),
     link: sample("article p a:not(.md-button)"),
+    linkDecoration: (() => { const a = document.querySelector("article p a:not(.md-button)");
+                             return a ? getComputedStyle(a).textDecorationLine : null; })(),
+    comment: sample(".highlight-ipynb .c1, .highlight .c1, .highlight .c"),
+    footer: sample(".md-copyright"),
     button: sample("article .md-button:not(.md-button--primary)"),
     styled,
   };
@@ -290,6 +335,7 @@ class Visit:
 
     path: str
     scheme: str
+    device: str = "desktop"
     status: int | None = None
     info: dict = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)

@@ -17,11 +17,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from simple_llm.plotting import MIN_FONT_PT
 from tests.docs.helpers import COLAB, DEFAULT_LANGUAGE, LANGUAGES, ROOT, repo_url
 
 from .browsing import (
+    FIRST_VISIT_BUDGET,
     HTML_BUDGET,
     INSPECT,
+    MIN_DIAGRAM_TEXT_PX,
+    MIN_FIGURE_TEXT_PX,
+    PROSE_FIRST_VISIT_BUDGET,
     READY_TIMEOUT_MS,
     SCREENSHOTS,
     WEIGHTS,
@@ -33,11 +38,14 @@ from .browsing import (
     luminance,
     own_html_bytes,
     page_paths,
+    transfer_bytes,
     twin_path,
 )
 
 PAGES = page_paths()
 SCHEMES = ("light", "dark")
+DEVICE_NAMES = ("desktop", "phone")
+CYRILLIC = re.compile(r"[а-яё]", re.I)
 MATERIAL_SCHEME = {"light": "default", "dark": "slate"}
 MIN_TEXT_CONTRAST = 4.5  # WCAG AA for body text
 MIN_DIAGRAM_CONTRAST = 3.0  # WCAG AA for graphics and large text (diagram labels)
@@ -48,7 +56,8 @@ def static_html(site: Path, path: str) -> str:
 
 
 def mermaid_blocks(html: str) -> int:
-    return len(re.findall(r'<pre class="mermaid"', html))
+    """The diagrams of a built page (drawn ahead of time by hooks/diagrams.py)."""
+    return len(re.findall(r'<figure class="diagram"', html))
 
 
 def is_notebook_html(html: str) -> bool:
@@ -63,8 +72,10 @@ def screenshot_name(path: str, scheme: str) -> str:
 
 @pytest.fixture(scope="module")
 def visited(browsing, site_root):
-    """Every page, visited once in the light palette (the browser loads several at a time)."""
+    """Every page, visited once in the light palette on a desktop and on a phone (the browser
+    loads several at a time)."""
     browsing.visit_all(PAGES, "light", screenshots=screenshots(site_root, "light"))
+    browsing.visit_all(PAGES, "light", device="phone")
     return browsing
 
 
@@ -83,9 +94,10 @@ def test_browser_checks_cover_every_built_page(site_root):
     )
 
 
+@pytest.mark.parametrize("device", DEVICE_NAMES)
 @pytest.mark.parametrize("path", PAGES)
-def test_page_loads_offline_without_errors(visited, path):
-    visit = visited.visit(path)
+def test_page_loads_offline_without_errors(visited, path, device):
+    visit = visited.visit(path, device=device)
     assert visit.status == 200, f"/{path}: HTTP {visit.status}"
     outside = sorted({url for url in visit.requests if not is_local(url)})
     assert not outside, f"/{path} requests other hosts (blocked here; offline they fail): {outside}"
@@ -95,34 +107,78 @@ def test_page_loads_offline_without_errors(visited, path):
     assert visit.not_ready is None, f"/{path}: {visit.not_ready}"
 
 
+@pytest.mark.parametrize("device", DEVICE_NAMES)
 @pytest.mark.parametrize("path", PAGES)
-def test_every_mermaid_diagram_renders_to_svg_with_text(visited, site_root, path):
+def test_every_diagram_is_drawn_with_readable_text(visited, site_root, path, device):
+    """Diagrams are SVG in the page (no script draws them), one drawing shown per diagram, and
+    their smallest text is at least MIN_DIAGRAM_TEXT_PX on the screen."""
     expected = mermaid_blocks(static_html(site_root, path))
-    info = visited.visit(path).info
-    assert info["pendingMermaid"] == 0, f"/{path}: {info['pendingMermaid']} diagram(s) left as source"
+    info = visited.visit(path, device=device).info
+    assert info["pendingMermaid"] == 0, f"/{path}: {info['pendingMermaid']} diagram(s) left to a script"
     diagrams = info["diagrams"]
-    assert len(diagrams) == expected, f"/{path}: {expected} diagram(s) in the HTML, {len(diagrams)} rendered"
+    assert len(diagrams) == expected, f"/{path}: {expected} diagram(s) in the HTML, {len(diagrams)} seen"
     for number, diagram in enumerate(diagrams, start=1):
-        assert diagram["svg"], f"/{path}: diagram {number} has no SVG"
-        assert diagram["text"], f"/{path}: diagram {number} is an SVG without text"
-        assert diagram["labels"], f"/{path}: diagram {number} shows no label"
-        assert diagram["width"] > 50 and diagram["height"] > 20, f"/{path}: diagram {number} is {diagram}"
+        name = f"/{path} ({device}): diagram {number}"
+        assert diagram["svg"] and diagram["shown"] == 1, f"{name} shows {diagram['shown']} drawings"
+        assert diagram["text"] and diagram["labels"], f"{name} is an SVG without text"
+        assert diagram["width"] > 50 and diagram["height"] > 20, f"{name} is {diagram}"
+        smallest = min(label["px"] for label in diagram["labels"])
+        assert smallest >= MIN_DIAGRAM_TEXT_PX[device] - 0.05, (
+            f"{name}: text {smallest:.1f} px, at least {MIN_DIAGRAM_TEXT_PX[device]} px wanted"
+        )
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_every_figure_is_visible(visited, site_root, path):
-    html = static_html(site_root, path)
-    images = visited.visit(path).info["images"]
-    if is_notebook_html(html):
-        stored = len(re.findall(r'<img[^>]+src="data:image/png', html))
-        assert sum(image["notebook"] for image in images) == stored, f"/{path}: not every figure is shown"
-    for image in images:
-        name = f"/{path}: figure {image['src']}..."
-        assert image["naturalWidth"] > 0, f"{name} did not load"
-        assert image["width"] > 0 and image["height"] > 0, f"{name} takes no room: {image}"
-        assert image["inView"], f"{name} cannot be scrolled into view: {image}"
-        assert image["overflow"] <= 1, f"{name} is wider than the text column by {image['overflow']:.0f}px"
-        assert image["visibility"] == "visible" and image["opacity"] == 1, f"{name} is hidden: {image}"
+def test_phone_page_does_not_scroll_sideways(visited, path):
+    info = visited.visit(path, device="phone").info
+    assert info["sideways"] <= 1, f"/{path}: the page is {info['sideways']} px wider than a 390-px phone"
+
+
+@pytest.mark.parametrize("device", DEVICE_NAMES)
+@pytest.mark.parametrize("path", PAGES)
+def test_figures_have_readable_labels_and_real_alt_text(visited, path, device):
+    """A figure's smallest text (matplotlib's MIN_FONT_PT at the dpi the PNG was saved with) at the
+    scale the page shows it; alt text in the page's language that is not nbconvert's filler."""
+    language = language_of_path(path)
+    for image in visited.visit(path, device=device).info["images"]:
+        name = f"/{path} ({device}): figure {image['src']}..."
+        alt = (image["alt"] or "").strip()
+        assert len(alt) >= 12 and "No description" not in alt, f"{name} has no real alt text: {alt!r}"
+        assert bool(CYRILLIC.search(alt)) == (language == "ru"), (
+            f"{name}: alt text not in {language}: {alt!r}"
+        )
+        if not image["notebook"]:
+            continue
+        assert image["dpi"], f"{name}: no resolution in the PNG"
+        label_px = MIN_FONT_PT * image["dpi"] / 72 * image["width"] / image["naturalWidth"]
+        assert label_px >= MIN_FIGURE_TEXT_PX[device], (
+            f"{name}: its smallest labels show at {label_px:.1f} px (at least {MIN_FIGURE_TEXT_PX[device]} px"
+            f" wanted; {image['naturalWidth']} px wide, shown at {image['width']:.0f} px)"
+        )
+        assert image["fullSize"], f"{name} does not open full size"
+
+
+def test_a_figure_opens_full_size_on_tap(browsing, server, site_root):
+    path = next(
+        p
+        for p in PAGES
+        if "<img" in static_html(site_root, p) and is_notebook_html(static_html(site_root, p))
+    )
+    page = browsing.new_page(device="phone")
+    try:
+        page.goto(server.url(path))
+        figure = page.locator(".jp-RenderedImage img").first
+        figure.scroll_into_view_if_needed()
+        shown = figure.evaluate("img => img.getBoundingClientRect().width")
+        figure.tap()
+        full = page.locator("dialog.figure-dialog[open] img")
+        full.wait_for(timeout=READY_TIMEOUT_MS)
+        natural = full.evaluate("img => [img.getBoundingClientRect().width, img.naturalWidth]")
+        assert natural[0] >= natural[1] - 1 > shown, f"/{path}: full size shows {natural}, the page {shown}"
+        page.keyboard.press("Escape")
+        assert page.locator("dialog.figure-dialog[open]").count() == 0, "Escape does not close the figure"
+    finally:
+        page.close()
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -209,8 +265,9 @@ def russian_query(words: Counter) -> tuple[str, str]:
     raise AssertionError("no Russian word in the search index to try other forms of")
 
 
-def search(browsing, server, path: str, query: str) -> list[str]:
-    """Material's search box on ``path``: the site paths of the results for the whole ``query``."""
+def search(browsing, server, path: str, query: str) -> list[dict]:
+    """Material's search box on ``path``: for each result of the whole ``query``, its site path,
+    the words its link highlights (``?h=``) and the words it lists as missing (struck through)."""
     page = browsing.new_page()
     try:
         page.goto(server.url(path))
@@ -233,24 +290,54 @@ def search(browsing, server, path: str, query: str) -> list[str]:
             raise AssertionError(
                 f"/{path}: the search for {query!r} never answered ({meta.inner_text()!r})"
             ) from None
-        hrefs = page.eval_on_selector_all(".md-search-result__item a", "links => links.map(a => a.href)")
-        if not hrefs:
+        results = page.eval_on_selector_all(
+            ".md-search-result__item > a",
+            "links => links.map(a => ({ href: a.href, missing: [...a.querySelectorAll('del')].map(d => d.textContent) }))",
+        )
+        if not results:
             raise AssertionError(f"/{path}: searching {query!r} found nothing ({meta.inner_text()!r})")
     finally:
         page.close()
-    # Material marks a result with the query words it matched (?h=...): a result of a shorter,
-    # half-typed query would carry that one. A match through the stem alone carries none.
-    highlighted = {parse_qs(urlsplit(href).query).get("h", [""])[0] for href in hrefs} - {""}
-    assert highlighted <= {query}, f"results of another query than {query!r}: {highlighted}"
-    return [server.path_of(href) for href in hrefs]
+    found = []
+    for result in results:
+        words = parse_qs(urlsplit(result["href"]).query).get("h", [""])[0].split()
+        # A result of a shorter, half-typed query would carry that one; a stem is a prefix.
+        assert all(query.startswith(w) for w in words), f"results of another query than {query!r}: {words}"
+        found.append(
+            {
+                "path": server.path_of(result["href"]),
+                "href": result["href"],
+                "h": words,
+                "missing": result["missing"],
+            }
+        )
+    return found
 
 
 def test_russian_search_finds_other_forms_of_a_word(browsing, server, site_root):
     word, query = russian_query(index_words(site_root, "ru"))
     results = search(browsing, server, "", query)
     assert results, f"searching {query!r} (the pages say {word!r}) found nothing"
-    foreign = [r for r in results if language_of_path(r) != DEFAULT_LANGUAGE]
+    foreign = [r["path"] for r in results if language_of_path(r["path"]) != DEFAULT_LANGUAGE]
     assert not foreign, f"the Russian search for {query!r} returns pages of other languages: {foreign}"
+    struck = [r for r in results if r["missing"]]
+    assert not struck, f"results list {query!r} as missing although they match it: {struck[:3]}"
+    unmarked = [r["path"] for r in results if not r["h"]]
+    assert not unmarked, f"result links that highlight nothing (empty ?h=): {unmarked[:5]}"
+    page = browsing.new_page()
+    try:
+        page.goto(results[0]["href"])
+        page.wait_for_function(
+            "() => document.querySelectorAll('article mark').length > 0", timeout=READY_TIMEOUT_MS
+        )
+        marked = page.eval_on_selector_all(
+            "article mark", "marks => marks.map(m => m.textContent.toLowerCase())"
+        )
+    finally:
+        page.close()
+    assert any(m.startswith(results[0]["h"][0]) for m in marked), (
+        f"{results[0]['href']} highlights {marked[:5]}"
+    )
 
 
 @pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != DEFAULT_LANGUAGE])
@@ -259,7 +346,7 @@ def test_search_returns_pages_of_its_own_language_only(browsing, server, site_ro
     query = next(w for w, _ in words.most_common() if len(w) >= 6 and w.isascii())
     results = search(browsing, server, f"{language}/", query)
     assert results, f"searching {query!r} on /{language}/ found nothing"
-    foreign = [r for r in results if not r.startswith(f"{language}/")]
+    foreign = [r["path"] for r in results if not r["path"].startswith(f"{language}/")]
     assert not foreign, f"the {language} search for {query!r} returns pages of other languages: {foreign}"
 
 
@@ -328,7 +415,9 @@ def test_figures_and_diagrams_are_readable_in_both_palettes(visited, site_root, 
                 problems.append(f"{name} is dimmed or filtered: {image}")
             if (image["transparentShare"] or 0) > 0.05 and luminance(image["behind"]) < 0.5:
                 problems.append(f"{name} is transparent over a dark background: dark lines vanish")
-        for part in ("code", "output", "prose", "link", "button"):
+        if info["linkDecoration"] is not None and "underline" not in info["linkDecoration"]:
+            problems.append(f"/{path} ({scheme}): links in text are told apart by colour only")
+        for part in ("code", "output", "prose", "link", "button", "comment", "footer"):
             sample = info[part]
             if sample and contrast(sample["colour"], sample["background"]) < MIN_TEXT_CONTRAST:
                 problems.append(
@@ -343,36 +432,75 @@ def test_figures_and_diagrams_are_readable_in_both_palettes(visited, site_root, 
 
 # Light pages --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", PAGES)
-def test_page_weight(visited, site_root, path):
+def test_first_visit_weight(visited, server, site_root, path):
+    """Everything a first visit loads (cold cache), as Pages sends it (gzip): within the budget of
+    its kind of page. The table is printed at the end of the run and written to artifacts/."""
     html = static_html(site_root, path)
-    info = visited.visit(path).info
-    row = {
-        "html": info["htmlBytes"],
-        "own_html": own_html_bytes(html),
-        "css": 0,
-        "js": 0,
-        "images": 0,
-        "other": 0,
-        "load_ms": info["loadMs"],
-    }
-    for resource in info["resources"]:
-        name = resource["name"].split("?")[0]
+    visit = visited.visit(path, device="phone")
+    row = {"html": 0, "css": 0, "js": 0, "images": 0, "other": 0}
+    for url in dict.fromkeys(visit.requests):
+        file = server.file_of(url)
+        if file is None:
+            continue
+        name = file.name
         kind = (
-            "css"
+            "html"
+            if name.endswith(".html")
+            else "css"
             if name.endswith(".css")
             else "js"
             if name.endswith(".js")
             else "images"
-            if resource["type"] in ("img", "image") or re.search(r"\.(png|svg|jpe?g|gif|webp|ico)$", name)
+            if re.search(r"\.(png|svg|jpe?g|gif|webp|ico)$", name)
             else "other"
         )
-        row[kind] += resource["bytes"]
-    row["total"] = sum(row[k] for k in ("html", "css", "js", "images", "other"))
+        row[kind] += transfer_bytes(file)
+    row["total"] = sum(row.values())
+    row["own_html"] = own_html_bytes(html)
+    row["notebook"] = is_notebook_html(html)
     WEIGHTS[path] = row
+    assert row["html"] > 0, f"/{path}: the page itself was not loaded"
     assert row["own_html"] <= HTML_BUDGET, (
         f"/{path}: its HTML weighs {row['own_html'] / 1024:.0f} KB without its figures "
         f"(budget {HTML_BUDGET // 1024} KB): shared CSS and scripts belong in files"
     )
+    budget = FIRST_VISIT_BUDGET if row["notebook"] else PROSE_FIRST_VISIT_BUDGET
+    assert row["total"] <= budget, (
+        f"/{path}: a first visit moves {row['total'] / 1024:.0f} KB with gzip (budget {budget // 1024} KB): {row}"
+    )
+
+
+# The address readers meet: the sub-path, the 404 page ---------------------------------------------
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("device", DEVICE_NAMES)
+def test_missing_address_gets_a_styled_404_in_its_language(browsing, server, language, device):
+    path = ("" if language == DEFAULT_LANGUAGE else f"{language}/") + "chapters/no-such-page/"
+    visit = browsing.visit(path, device=device)
+    info = visit.info
+    assert visit.status == 404, f"/{path}: HTTP {visit.status}, not 404"
+    own = server.url(path)
+    failed = [f for f in visit.failed if not f.startswith(f"{own}: ")]  # the page itself is the 404
+    console = [e for e in visit.console_errors if "404" not in e.split("(")[0]]
+    assert not failed and not visit.blocked, f"/{path}: {failed} {visit.blocked}"
+    assert not visit.page_errors and not console, f"/{path}: {visit.page_errors} {console}"
+    assert info["stylesheets"] >= 3, f"/{path}: the 404 page is unstyled ({info['stylesheets']} stylesheets)"
+    assert info["lang"] == language, f"/{path}: the 404 page speaks {info['lang']!r}"
+    assert info["sideways"] <= 1, f"/{path}: the 404 page scrolls sideways"
+    switcher = {link["lang"]: link["href"] for link in info["switcher"]}
+    assert set(switcher) == set(LANGUAGES), f"/{path}: switcher {switcher}"
+    for lang, href in switcher.items():
+        assert server.path_of(href) == twin_path("", lang), f"/{path}: the {lang} link leads to {href}"
+
+
+def test_the_site_is_served_under_its_path_only(server):
+    """The checks run where Pages serves the site: nothing of it answers at the root."""
+    import urllib.error
+    import urllib.request
+
+    assert server.prefix != "/", "the site is served at the root: serve it under its sub-path"
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(server.origin + "/index.html")
+    assert error.value.code == 404
 
 
 def test_notebook_pages_share_one_jupyter_stylesheet(site_root):

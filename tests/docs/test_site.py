@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
@@ -17,6 +19,7 @@ from .helpers import (
     NOTEBOOKS,
     ROOT,
     mermaid_count,
+    mkdocs_config,
     pages,
     read_notebook,
     repo_url,
@@ -67,9 +70,63 @@ def test_table_of_contents_links_to_real_headings(built_site, src):
 
 
 @pytest.mark.parametrize("src", pages(), ids=lambda p: str(p.relative_to(DOCS)))
-def test_every_mermaid_diagram_reaches_the_page(built_site, src):
+def test_every_mermaid_diagram_reaches_the_page_as_svg(built_site, src):
     expected = mermaid_count(src.read_text(encoding="utf-8"))
-    assert len(soup(page_html(built_site, src)).select("pre.mermaid")) == expected
+    page = soup(page_html(built_site, src))
+    figures = page.select("figure.diagram")
+    assert len(figures) == expected, f"{expected} diagrams in the source, {len(figures)} drawn"
+    assert not page.select("pre.mermaid, div.mermaid"), "a diagram is left for a script to draw"
+    assert all(f.select("svg text") for f in figures), "a drawing without text"
+    assert "mermaid.min.js" not in str(page), "the page still loads the mermaid bundle"
+
+
+def test_site_url_is_the_pages_address_of_the_repository():
+    """The default site_url is where GitHub Pages serves the repository of repo_url."""
+    config = mkdocs_config()
+    owner, repo = repo_url().split("/")[-2:]
+    if "SITE_URL" not in os.environ:
+        assert config["site_url"] == f"https://{owner}.github.io/{repo}/"
+    assert config["site_url"].endswith("/")
+
+
+def test_language_switcher_links_are_relative(built_site):
+    """Links under the site's own path would leave a copy opened from files: every page's
+    switcher links are relative (the 404 page, built once for every address, has absolute ones)."""
+    for html in built_site.rglob("*.html"):
+        if html.name == "404.html" or "assets" in html.relative_to(built_site).parts:
+            continue
+        for link in soup(html).select(".md-select a[hreflang]"):
+            assert not link["href"].startswith(("/", "http")), f"{html}: switcher link {link['href']}"
+
+
+def test_404_page_speaks_both_languages_and_finds_its_assets(built_site):
+    page = soup(built_site / "404.html")
+    path = urlsplit(mkdocs_config()["site_url"]).path
+    assert {b["lang"] for b in page.select("[data-not-found]")} == set(LANGUAGES)
+    sheets = [link["href"] for link in page.select('link[rel="stylesheet"]')]
+    assert sheets and all(href.startswith(path) for href in sheets), f"404 stylesheets: {sheets}"
+    assert "mermaid" not in str(page.select("script")), "the 404 page loads mermaid"
+
+
+def test_notebook_search_entries_hold_no_prompts_buttons_or_pilcrows(built_site):
+    for language in LANGUAGES:
+        folder = built_site if language == DEFAULT_LANGUAGE else built_site / language
+        index = json.loads((folder / "search" / "search_index.json").read_text(encoding="utf-8"))
+        notebook_docs = [d for d in index["docs"] if "notebooks/" in d["location"]]
+        assert notebook_docs, f"no notebook in the {language} search index"
+        for doc in notebook_docs:
+            text = doc["title"] + " " + doc["text"]
+            for junk in ("In [", "Out[", "Copied!", "¶"):
+                assert junk not in text, f"{language} index, {doc['location']}: {junk!r} in {text[:120]!r}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_notebook_figures_have_alt_text_in_the_page_language(built_site, notebook):
+    images = soup(page_html(built_site, notebook)).select(".jp-OutputArea-output img")
+    for image in images:
+        alt = image.get("alt", "")
+        assert alt and "No description" not in alt, f"{notebook.name}: figure without alt text"
+        assert bool(re.search("[а-яё]", alt, re.I)) == (language_of(notebook) == "ru"), alt
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOK_FILES, ids=lambda p: p.name)
@@ -114,3 +171,20 @@ def test_each_language_searches_only_its_own_pages(built_site):
                 assert (folder / doc["location"] / "index.html").is_file() or doc["location"] == "", doc[
                     "location"
                 ]
+
+
+def test_home_pages_link_the_offline_copy_at_the_site_root(built_site):
+    """The deploy workflow runs `make offline`, which writes site/simple-llm-offline.zip: the home
+    page of each language links to that file at the root of the site."""
+    from posixpath import normpath
+    from urllib.parse import urljoin
+
+    from scripts.build_offline import ZIP
+
+    assert ZIP == ROOT / "site" / "simple-llm-offline.zip"
+    assert "site/simple-llm-offline.zip" in (ROOT / "Makefile").read_text(encoding="utf-8")
+    for language in LANGUAGES:
+        home = "" if language == DEFAULT_LANGUAGE else f"{language}/"
+        links = [a["href"] for a in soup(built_site / home / "index.html").select("article a[href$='.zip']")]
+        assert links, f"the {language} home page does not link the offline copy"
+        assert {normpath(urljoin(f"/{home}", href)) for href in links} == {"/simple-llm-offline.zip"}, links
