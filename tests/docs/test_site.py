@@ -18,6 +18,7 @@ from .helpers import (
     LANGUAGES,
     NOTEBOOKS,
     ROOT,
+    language_of,
     mermaid_count,
     mkdocs_config,
     pages,
