@@ -265,7 +265,7 @@ variants = {
 maps = torch.stack([fn(q, k)[0, 0] for fn in variants.values()]).detach()  # (4, T, T)
 for name, w in zip(variants, maps):
     print(f"{name}: суммы строк", [round(s, 2) for s in w.sum(dim=-1).tolist()])
-fig, axes = plt.subplots(2, 2, figsize=(6.4, 6.4), layout="constrained")  # 2 x 2: читается и на телефоне
+fig, axes = plt.subplots(2, 2, figsize=(5.6, 5.6), layout="constrained")  # 2 x 2: читается и на телефоне
 plt.close(fig)  # показать один раз, как значение ячейки
 for ax, name, w in zip(axes.flat, variants, maps):
     image = ax.imshow(w.numpy(), vmin=0.0, vmax=1.0, cmap="viridis")

@@ -323,7 +323,7 @@ def test_russian_search_finds_other_forms_of_a_word(browsing, server, site_root)
     struck = [r for r in results if r["missing"]]
     assert not struck, f"results list {query!r} as missing although they match it: {struck[:3]}"
     unmarked = [r["path"] for r in results if not r["h"]]
-    assert not unmarked, f"result links that highlight nothing (empty ?h=): {unmarked[:5]}"
+    assert not unmarked, f"result links for {query!r} that highlight nothing (empty ?h=): {unmarked[:5]}"
     page = browsing.new_page()
     try:
         page.goto(results[0]["href"])

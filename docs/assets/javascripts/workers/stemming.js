@@ -46,9 +46,19 @@
     lunr.Index.prototype.search.stems = true;
   }
 
+  // A page shown only as the head of its matching sections has no match data of its own: it
+  // takes the stems its sections were found by, so that its link highlights them too.
+  function stemsOf(location) {
+    if (matched.has(location)) return matched.get(location);
+    const page = location.split("#")[0];
+    const stems = new Set();
+    for (const [ref, found] of matched) if (ref.split("#")[0] === page) found.forEach((s) => stems.add(s));
+    return stems.size ? stems : undefined;
+  }
+
   function withStems(doc) {
     if (!doc || !doc.terms) return doc;
-    const found = matched.get(doc.location);
+    const found = stemsOf(doc.location);
     if (!found) return doc;
     const terms = {};
     for (const [term, present] of Object.entries(doc.terms)) {
@@ -56,6 +66,7 @@
       if (!present && stem && found.has(stem)) terms[stem] = true;
       else terms[term] = present;
     }
+    if (!Object.values(terms).some(Boolean)) found.forEach((stem) => (terms[stem] = true));
     return Object.assign({}, doc, { terms });
   }
 
