@@ -135,27 +135,28 @@ class MultiHeadAttention(nn.Module):
         B, T = check_input(x, self.emb_size, self.max_seq_len)
         start = self._check_cache(cache, mask, T)
         H, H_kv, hs = self.num_heads, self.num_kv_heads, self.head_size
-        q, k, v = self.qkv(x).split(
-            [H * hs, H_kv * hs, H_kv * hs], dim=-1
-        )  # (B, T, H*hs), 2 x (B, T, H_kv*hs)
-        q = q.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
-        k = k.view(B, T, H_kv, hs).transpose(1, 2)  # (B, H_kv, T, hs)
-        v = v.view(B, T, H_kv, hs).transpose(1, 2)  # (B, H_kv, T, hs)
+        if H_kv == H:  # one view of the fused projection: the cheapest backward
+            q, k, v = self.qkv(x).view(B, T, 3, H, hs).permute(2, 0, 3, 1, 4)  # (B, H, T, hs) each
+        else:
+            q, k, v = self.qkv(x).split(
+                [H * hs, H_kv * hs, H_kv * hs], dim=-1
+            )  # (B, T, H*hs), 2 x (B, T, H_kv*hs)
+            q = q.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
+            k = k.view(B, T, H_kv, hs).transpose(1, 2)  # (B, H_kv, T, hs)
+            v = v.view(B, T, H_kv, hs).transpose(1, 2)  # (B, H_kv, T, hs)
         if self.rotary is not None:
             q, k = self.rotary(q, start), self.rotary(k, start)  # (B, H, T, hs), (B, H_kv, T, hs)
         if cache is not None:
             k, v = cache.append(k, v)  # (B, H_kv, T_k, hs), T_k = start + T
-        gqa = H_kv != H
+        gqa = {"enable_gqa": True} if H_kv != H else {}  # SDPA's keyword only where it is needed
         if mask is None and not return_weights:
             if start == 0:  # T_q == T_k: the top-left causal mask of is_causal is the right one
-                y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)  # (B, H, T, hs)
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True, **gqa)  # (B, H, T, hs)
             elif T == 1:  # one new query sees every cached key: no mask at all
-                y = F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)  # (B, H, 1, hs)
+                y = F.scaled_dot_product_attention(q, k, v, **gqa)  # (B, H, 1, hs)
             else:  # is_causal=True would align top-left (pytorch#108108): pass the mask explicitly
                 allowed = causal_after(T, start, x.device)  # (T, T_k)
-                y = F.scaled_dot_product_attention(
-                    q, k, v, attn_mask=allowed, enable_gqa=gqa
-                )  # (B, H, T, hs)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, **gqa)  # (B, H, T, hs)
         else:
             if cache is None:
                 allowed, keep = combine_masks(mask, B, T, H, x.device)  # (B|1, H|1, T, T)
@@ -166,9 +167,7 @@ class MultiHeadAttention(nn.Module):
                 k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)  # (B, H, T_k, hs)
                 y, weights = attend(q, k, v, allowed, keep)  # (B, H, T, hs), (B, H, T, T_k)
             else:
-                y = F.scaled_dot_product_attention(
-                    q, k, v, attn_mask=allowed, enable_gqa=gqa
-                )  # (B, H, T, hs)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, **gqa)  # (B, H, T, hs)
                 if keep is not None:
                     y = y.masked_fill(~keep, 0.0)
         y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H*hs)
