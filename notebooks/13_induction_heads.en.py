@@ -194,7 +194,8 @@ for step, first, repeat, prefix, previous in history:
 
 # %%
 steps = [row[0] for row in history]
-fig, (left, right) = plt.subplots(2, 1, figsize=(5.6, 5.2), layout="constrained")  # stacked: readable on a phone
+# the two plots stacked: readable on a phone
+fig, (left, right) = plt.subplots(2, 1, figsize=(5.6, 5.2), layout="constrained")
 left.plot(steps, [row[1] for row in history], label="first half")
 left.plot(steps, [row[2] for row in history], label="repeat")
 left.axhline(math.log(V), color="grey", linestyle="--", linewidth=1)

@@ -196,7 +196,8 @@ for step, first, repeat, prefix, previous in history:
 
 # %%
 steps = [row[0] for row in history]
-fig, (left, right) = plt.subplots(2, 1, figsize=(5.6, 5.2), layout="constrained")  # друг под другом: читается и на телефоне
+# два графика друг под другом: читаются и на телефоне
+fig, (left, right) = plt.subplots(2, 1, figsize=(5.6, 5.2), layout="constrained")
 left.plot(steps, [row[1] for row in history], label="первая половина")
 left.plot(steps, [row[2] for row in history], label="повтор")
 left.axhline(math.log(V), color="grey", linestyle="--", linewidth=1)
