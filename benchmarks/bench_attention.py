@@ -43,6 +43,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _machine import cpu_model
 from torch.profiler import ProfilerActivity, profile
 
 from simple_llm import MultiHeadAttention
@@ -231,17 +232,6 @@ def memory_sweep(sweep, device):
         )
         print(f"memory T={T}: " + ", ".join(f"{k}={v:.2f}" for k, v in peaks.items()), flush=True)
     return rows
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run(shapes, max_repeats, budget_s, sample_ms, device):

@@ -28,10 +28,10 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import time
 
 import torch
+from _machine import cpu_model
 
 from simple_llm import GPT
 
@@ -140,17 +140,6 @@ def markdown(speed_rows, memory_rows, machine):
             f"| {r['fp16_kib_per_token']:g} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main():

@@ -49,6 +49,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from _machine import cpu_model
 from torch.profiler import ProfilerActivity, profile
 
 from simple_llm import tiled_attention
@@ -220,17 +221,6 @@ def plot(results: list[dict], path: str, language: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -6,24 +6,15 @@ light and the dark palette (for looking at changes; the browser tests take their
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scripts.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from scripts.serve_like_pages import PREFIX, PagesServer  # noqa: E402
 
-CHROMIUM = os.environ.get("SIMPLE_LLM_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DEVICES = {
     "desktop": {"viewport": {"width": 1280, "height": 800}},
     "phone": {
@@ -46,7 +37,7 @@ def main() -> None:
     server = PagesServer(Path(site), PREFIX)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for device, options in DEVICES.items():
                 for scheme in ("light", "dark"):
                     context = browser.new_context(**options, color_scheme=scheme)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from scripts.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: F401 (re-exported to the tests)
 from scripts.serve_like_pages import COMPRESSED, PagesServer, _gzipped
 from tests.docs.helpers import (
     DEFAULT_LANGUAGE,
@@ -45,16 +46,6 @@ DATA_IMAGE = re.compile(r"data:image/[^\"')\s]+")
 
 
 # The browser ----------------------------------------------------------------------------------
-CHROMIUM = os.environ.get("SIMPLE_LLM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 READY_TIMEOUT_MS = 20_000
 
 # Page weights, one row per page, printed at the end of the run and written to artifacts/.
