@@ -14,6 +14,11 @@ Why this hook exists (mkdocs-jupyter has no option for either):
    Pruning keeps a rule when each class its selector names appears in some notebook page (a
    selector whose classes are absent can match nothing on these static pages), every at-rule
    with what it still holds, and the custom properties that kept declarations use (transitively).
+   One kind of rule is dropped although it matches: JupyterLab's ``::selection`` colour. With a
+   ``::selection`` rule in a stylesheet Chromium works out the selection style of every element
+   at each style recalculation; on notebook 05 that was about a third of the recalculation time
+   and kept its phone score under 90 (measured with Lighthouse and Chromium's performance
+   metrics, docs/benchmark.*.md). Selected text keeps the browser's own colour.
    What tinycss2 cannot parse is dropped, as the browser drops it (mkdocs-jupyter prints one list
    of CSS with Python's ``repr``, which makes one invalid rule at the end of its block).
    The file is written in ``on_post_build``, so ``mkdocs serve`` gets it too.
@@ -85,13 +90,24 @@ def _classes(selector: list) -> set[str]:
     return found
 
 
+def _costly(selector: list) -> bool:
+    """A selector for the selection highlight (``::selection``, ``::-moz-selection``)."""
+    return any(
+        token.type == "ident"
+        and token.lower_value in ("selection", "-moz-selection")
+        and previous.type == "literal"
+        and previous.value == ":"
+        for previous, token in zip(selector, selector[1:])
+    )
+
+
 def _prune_rules(rules: list, used: set[str]) -> list[tuple]:
     """The rules that can match the pages: ``("rule", selectors, rule)``, ``("at", at-rule, its
     kept rules)`` for a conditional at-rule that still holds some, ``("raw", at-rule)`` for others."""
     kept: list[tuple] = []
     for rule in rules:
         if rule.type == "qualified-rule":
-            selectors = [s for s in _selectors(rule.prelude) if _classes(s) <= used]
+            selectors = [s for s in _selectors(rule.prelude) if _classes(s) <= used and not _costly(s)]
             if selectors:
                 kept.append(("rule", ",".join(tinycss2.serialize(s).strip() for s in selectors), rule))
         elif rule.type == "at-rule":

@@ -5,9 +5,17 @@ Serves a built site the way GitHub Pages does (scripts/serve_like_pages.py: sub-
 with Debian's Chromium, headless, for the home page, chapter 3, notebook 05 and the glossary in
 both languages, on a simulated mobile (Lighthouse's default: Moto G Power, slow 4G) and on a
 desktop, and prints one table. It writes the table to docs/assets/benchmark/lighthouse.md, which
-the benchmark page includes. A measurement, not a test: the scores move a little from run to run.
+the benchmark page includes. A measurement, not a test.
 
-    python scripts/lighthouse.py SITE_DIR [--port 8101]
+A single Lighthouse run is noisy: the phone is simulated from a trace of the page on this machine,
+so whatever else the machine does at that moment moves the score (on a two-core machine, the
+browser, Lighthouse and the server share the cores). Each page is therefore run ``--runs`` times
+(3 by default) and the table shows Lighthouse's own median run (``computeMedianRun`` from
+lighthouse/core/lib/median-run.js: the run nearest the median first paint and time to
+interactive), with the lowest and highest performance score of all runs beside it, and the
+machine's benchmark index (Lighthouse's measure of how fast this CPU was during the runs).
+
+    python scripts/lighthouse.py SITE_DIR [--port 8101] [--runs 3]
 """
 
 from __future__ import annotations
@@ -39,6 +47,26 @@ CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
 TABLE = ROOT / "docs" / "assets" / "benchmark" / "lighthouse.md"
 
 
+MEDIAN_RUN = """
+import {readFileSync} from 'node:fs';
+import {computeMedianRun} from 'lighthouse/core/lib/median-run.js';
+const runs = process.argv.slice(1).map((path) => JSON.parse(readFileSync(path, 'utf8')));
+process.stdout.write(String(runs.indexOf(computeMedianRun(runs))));
+"""
+
+
+def median_run(reports: list[Path]) -> int:
+    """The index of Lighthouse's median run among ``reports`` (its own computeMedianRun)."""
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", MEDIAN_RUN, *map(str, reports)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    return int(done.stdout)
+
+
 def run(url: str, form_factor: str, out: Path) -> dict:
     command = [
         str(LIGHTHOUSE),
@@ -52,8 +80,12 @@ def run(url: str, form_factor: str, out: Path) -> dict:
     if form_factor == "desktop":
         command.append("--preset=desktop")
     subprocess.run(command, check=True, env={**os.environ, "CHROME_PATH": CHROMIUM})
-    report = json.loads(out.read_text(encoding="utf-8"))
+    return scores_of(json.loads(out.read_text(encoding="utf-8")))
+
+
+def scores_of(report: dict) -> dict:
     scores = {c: round(100 * (report["categories"][c]["score"] or 0)) for c in CATEGORIES}
+    scores["benchmark_index"] = report["environment"]["benchmarkIndex"]
     audits = report["audits"]
     scores["tti_s"] = audits["interactive"]["numericValue"] / 1000
     scores["lcp_s"] = audits["largest-contentful-paint"]["numericValue"] / 1000
@@ -73,15 +105,16 @@ def run(url: str, form_factor: str, out: Path) -> dict:
 
 def table(rows: list[tuple[str, str, str, dict]]) -> str:
     head = (
-        "| page | language | device | performance | accessibility | best practices | SEO "
-        "| interactive, s | LCP, s | blocking, ms | CLS | KB |"
+        "| page | language | device | performance | lowest–highest | accessibility | best practices | SEO "
+        "| interactive, s | LCP, s | blocking, ms | CLS | KB | runs | benchmark index |"
     )
-    lines = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for page, language, device, s in rows:
         lines.append(
-            f"| {page} | {language} | {device} | {s['performance']} | {s['accessibility']} | "
+            f"| {page} | {language} | {device} | {s['performance']} | {s['range']} | {s['accessibility']} | "
             f"{s['best-practices']} | {s['seo']} | {s['tti_s']:.1f} | {s['lcp_s']:.1f} | {s['tbt_ms']:.0f} | "
-            f"{s['cls']:.2f} | {s['kb']:.0f} |"
+            f"{s['cls']:.2f} | {s['kb']:.0f} | {len(s['benchmark_indices'])} | "
+            f"{min(s['benchmark_indices']):.0f}–{max(s['benchmark_indices']):.0f} |"
         )
     return "\n".join(lines)
 
@@ -90,7 +123,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("site", type=Path)
     parser.add_argument("--port", type=int, default=8101)
+    parser.add_argument("--runs", type=int, default=3, help="Lighthouse runs per page and device (default 3)")
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1, got {args.runs}")
     if not LIGHTHOUSE.is_file():
         sys.exit(f"{LIGHTHOUSE} is missing: `make lighthouse` installs it with npm")
     server = PagesServer(args.site, PREFIX, args.port)
@@ -100,8 +136,12 @@ def main() -> int:
             for page, path in PAGES.items():
                 for language, prefix in LANGUAGES.items():
                     for device in ("mobile", "desktop"):
-                        out = Path(temporary) / "report.json"
-                        scores = run(server.url(prefix + path), device, out)
+                        outs = [Path(temporary) / f"report-{i}.json" for i in range(args.runs)]
+                        runs = [run(server.url(prefix + path), device, out) for out in outs]
+                        scores = runs[median_run(outs) if args.runs > 1 else 0]
+                        low, high = min(r["performance"] for r in runs), max(r["performance"] for r in runs)
+                        scores["range"] = f"{low}–{high}"
+                        scores["benchmark_indices"] = [r["benchmark_index"] for r in runs]
                         rows.append((page, language, device, scores))
                         for audit in scores["failed"]:
                             failed.setdefault(audit, []).append(f"{page} {language} {device}")

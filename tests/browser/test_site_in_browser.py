@@ -514,6 +514,9 @@ def test_notebook_pages_share_one_jupyter_stylesheet(site_root):
         target = (site_root / path / hrefs[0]).resolve()
         assert target.is_file(), f"/{path} links {hrefs[0]}, not in the site"
         linked[path] = target
+        assert "selection" not in target.read_text(encoding="utf-8"), (
+            f"{hrefs[0]} keeps a ::selection rule (hooks/notebook_css.py says what it costs)"
+        )
         big = [len(s) for s in re.findall(r"<style\b.*?</style>", html, re.S) if len(s) > 20_000]
         assert not big, f"/{path} still inlines {big} bytes of CSS"
     assert linked, "no notebook page"
