@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.background_build import start_build, stop_builds
+
 ROOT = Path(__file__).resolve().parent
 FIGURE_ARTIFACTS = ROOT / "artifacts" / "figures"
 # Root-mean-square difference allowed between a stored and a fresh figure, in colour levels
@@ -97,25 +99,42 @@ def pytest_runtest_call(item):
         )
 
 
-# The built site, shared by the HTML checks (tests/docs) and the browser checks (tests/browser) ---
-@pytest.fixture(scope="session")
-def built_site(tmp_path_factory):
-    """``mkdocs build --strict`` into a temporary folder; fails on any warning."""
-    import subprocess
-    import sys
+# The built sites, shared by the HTML checks (tests/docs) and the browser checks (tests/browser) --
+# Two ``mkdocs build --strict`` runs (the site, and the offline copy of tests/browser/
+# test_offline_copy.py) take over a minute together. When the collected tests need them, both are
+# started in the background as soon as collection ends, and the modules that use them run last:
+# the builds run on the second core while the package tests and the notebooks run on the first.
+# The fixtures wait for their build and fail on its errors or warnings, as a build in the
+# foreground would.
+def _builds_needed(item) -> set[str]:
+    names = set(getattr(item, "fixturenames", ()))
+    kinds = set()
+    # tests/browser reach the site through site_root, which builds it unless SIMPLE_LLM_BUILT_SITE
+    # names a site built beforehand (tests/browser/conftest.py).
+    if "built_site" in names or ("site_root" in names and not os.environ.get("SIMPLE_LLM_BUILT_SITE")):
+        kinds.add("site")
+    if "offline_copy" in names:
+        kinds.add("offline")
+    return kinds
 
-    site = tmp_path_factory.mktemp("site")
-    root = ROOT
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, f"mkdocs build --strict failed:\n{log}"
-    warnings = [line for line in log.splitlines() if line.startswith("WARNING")]
-    assert not warnings, "mkdocs build printed warnings:\n" + "\n".join(warnings)
-    return site
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected what will not run
+def pytest_collection_modifyitems(session, config, items):
+    late: set[Path] = set()  # the folders of the tests that need a build run last, whole
+    for item in items:
+        kinds = _builds_needed(item)
+        for kind in kinds:
+            start_build(kind)
+        if kinds:
+            late.add(item.path.parent)
+    items[:] = [i for i in items if i.path.parent not in late] + [i for i in items if i.path.parent in late]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    stop_builds()
+
+
+@pytest.fixture(scope="session")
+def built_site() -> Path:
+    """The site, built with ``mkdocs build --strict``; fails on any warning."""
+    return start_build("site").result()

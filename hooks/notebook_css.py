@@ -22,7 +22,16 @@ Why this hook exists (mkdocs-jupyter has no option for either):
    What tinycss2 cannot parse is dropped, as the browser drops it (mkdocs-jupyter prints one list
    of CSS with Python's ``repr``, which makes one invalid rule at the end of its block).
    The file is written in ``on_post_build``, so ``mkdocs serve`` gets it too.
-2. The same template adds a module script that imports mermaid from cdnjs.cloudflare.com whenever
+2. Pygments wraps every token of the code cells in a ``<span class="…">``, also the tokens no
+   stylesheet colours (names, ``n``, are a third of them): on notebook 05 that was 2,100 spans,
+   most of the page's elements, and every one costs style work on each recalculation (a phone
+   pays for it at load). A span whose class no rule of the page's stylesheets (the shared one
+   above, the site's ``extra_css``, the blocks left inline) names looks exactly like its text, so
+   it is replaced by its text. nbconvert's highlighting has no option for this (mkdocs-jupyter
+   passes none through), hence a regular expression over Pygments' flat, regular output, inside
+   the notebooks' ``<div class="highlight-ipynb">`` blocks only. tests/browser checks in Chromium
+   that a span of each class removed would look like its text.
+3. The same template adds a module script that imports mermaid from cdnjs.cloudflare.com whenever
    a markdown cell has a mermaid diagram: a request outside the site; the diagrams are drawn ahead
    of time (hooks/diagrams.py). It is removed.
 
@@ -37,6 +46,7 @@ import re
 from pathlib import Path
 
 import tinycss2
+from mkdocs.exceptions import PluginError
 from mkdocs.utils import get_relative_url
 
 SHARED_DIR = "assets/stylesheets"
@@ -49,6 +59,11 @@ _MERMAID_CDN = re.compile(
     r".*?</script>\s*",
     re.S,
 )
+
+# A code block of a notebook cell, and a Pygments token span inside it (flat: text only).
+_CODE_BLOCK = re.compile(r'(<div class="highlight-ipynb[^"]*">\s*<pre>)(.*?)(</pre>)', re.S)
+_TOKEN_SPAN = re.compile(r'<span(?: class="([\w -]*)")?>([^<]*)</span>')
+_CLASS_NAME = re.compile(r"\.(-?[_a-zA-Z][\w-]*)")
 
 _pages: list[Path] = []  # this build pass's notebook pages (i18n runs one pass per language)
 
@@ -180,6 +195,26 @@ def prune(css: str, used: set[str]) -> str:
     return "\n".join(_serialize(kept, wanted))
 
 
+# Token spans -----------------------------------------------------------------------------------
+def named_classes(*stylesheets: str) -> set[str]:
+    """Every class a selector of these stylesheets names (more than match: a safe superset)."""
+    return {name for css in stylesheets for name in _CLASS_NAME.findall(css)}
+
+
+def unwrap_unstyled_tokens(html: str, styled: set[str]) -> str:
+    """``html`` with the token spans of its notebook code blocks whose classes are all outside
+    ``styled`` replaced by their text (the text stays escaped as it was)."""
+
+    def block(match: re.Match) -> str:
+        def token(span: re.Match) -> str:
+            classes = (span.group(1) or "").split()
+            return span.group(0) if any(c in styled for c in classes) else span.group(2)
+
+        return match.group(1) + _TOKEN_SPAN.sub(token, match.group(2)) + match.group(3)
+
+    return _CODE_BLOCK.sub(block, html)
+
+
 # The hooks -----------------------------------------------------------------------------------
 def on_pre_build(config):
     _pages.clear()
@@ -190,6 +225,15 @@ def on_post_page(output, page, config):
         return output
     _pages.append(Path(page.file.abs_dest_path))
     return _MERMAID_CDN.sub("", output)
+
+
+def _stylesheet(config, uri: str) -> str:
+    """An ``extra_css`` stylesheet's text (as built, or from docs/ when a plugin writes it later)."""
+    for folder in (config.site_dir, config.docs_dir):
+        path = Path(folder, uri)
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    raise PluginError(f"hooks/notebook_css.py: extra_css {uri!r} is neither in the site nor in docs/")
 
 
 def on_post_build(config):
@@ -212,6 +256,7 @@ def on_post_build(config):
     if not target.is_file() or target.read_text(encoding="utf-8") != text:
         target.write_text(text, encoding="utf-8")
     site = Path(config.site_dir)
+    extra = [_stylesheet(config, str(entry)) for entry in config.extra_css]
     for path, html in pages.items():
         page_uri = path.relative_to(site).as_posix()
         href = get_relative_url(uri, page_uri)
@@ -226,4 +271,7 @@ def on_post_build(config):
                 linked = True
             last = m.end()
         out.append(html[last:])
-        path.write_text("".join(out), encoding="utf-8")
+        html = "".join(out)
+        inline = [m.group("css") for m in _STYLE.finditer(html)]
+        html = unwrap_unstyled_tokens(html, named_classes(text, *extra, *inline))
+        path.write_text(html, encoding="utf-8")

@@ -24,8 +24,13 @@ ZIP = ROOT / "site" / "simple-llm-offline.zip"
 FOLDER = "simple-llm"
 
 
+def offline_env() -> dict[str, str]:
+    """The environment that makes ``mkdocs build`` build the offline copy (mkdocs.yml reads it)."""
+    return {"OFFLINE": "true", "DIRECTORY_URLS": "false"}
+
+
 def build(site_dir: Path) -> None:
-    env = {**os.environ, "OFFLINE": "true", "DIRECTORY_URLS": "false", "NO_MKDOCS_2_WARNING": "1"}
+    env = {**os.environ, **offline_env(), "NO_MKDOCS_2_WARNING": "1"}
     subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
         cwd=ROOT,

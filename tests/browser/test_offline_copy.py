@@ -7,15 +7,17 @@ import zipfile
 
 import pytest
 
-from scripts.build_offline import FOLDER, build, write_zip
+from scripts.background_build import start_build
+from scripts.build_offline import FOLDER, write_zip
 
 from .browsing import READY_TIMEOUT_MS
 
 
 @pytest.fixture(scope="module")
-def offline_copy(tmp_path_factory):
-    site = tmp_path_factory.mktemp("offline") / FOLDER
-    build(site)
+def offline_copy():
+    """The offline copy, built in the background since collection ended (conftest.py)."""
+    site = start_build("offline").result()
+    assert site.name == FOLDER
     return site
 
 

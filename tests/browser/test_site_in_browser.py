@@ -553,3 +553,54 @@ def test_notebook_cells_keep_their_style(visited, server, site_root):
     ), f"/{path}: code cells have neither a background nor a border: {editor}"
     keyword, plain = shared[".highlight-ipynb .k"], shared[".highlight-ipynb"]
     assert keyword and keyword["color"] != plain["color"], f"/{path}: code is not highlighted"
+
+
+TOKEN_LOOK = ("color", "background-color", "font-weight", "font-style", "text-decoration-line", "font-family")
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_token_spans_left_out_would_look_like_their_text(browsing, server, site_root, scheme):
+    """hooks/notebook_css.py replaces the token spans whose classes no stylesheet names by their
+    text: a span of each such Pygments class, put back into a code block, must look like the
+    block's own text in both schemes (or the hook has dropped colour from the code)."""
+    from pygments.token import STANDARD_TYPES
+
+    from hooks.notebook_css import named_classes
+
+    path = next(p for p in PAGES if is_notebook_html(static_html(site_root, p)))
+    html = static_html(site_root, path)
+    # What the hook reads: every stylesheet but the theme's own (material scopes its token colours
+    # to .highlight, which a notebook cell is not in: the browser below checks that assumption).
+    sheets = [
+        (site_root / path / href).resolve().read_text(encoding="utf-8")
+        for href in re.findall(r'<link rel="stylesheet" href="([^"]+\.css)"', html)
+        if not re.search(r"/stylesheets/(main|palette)\.[0-9a-f]+\.min\.css$", href)
+    ] + re.findall(r"<style\b[^>]*>(.*?)</style>", html, re.S)
+    styled = named_classes(*sheets)
+    left_out = sorted({name for name in STANDARD_TYPES.values() if name} - styled)
+    assert "n" in left_out, f"names (class n) are styled now: {sorted(styled)[:40]}"
+    assert not re.search(r'<span class="n">', html), f"/{path} still wraps names in spans"
+    page = browsing.new_page(scheme)
+    try:
+        page.goto(server.url(path))
+        browsing.wait_ready(page)
+        looks = page.evaluate(
+            """([classes, props]) => {
+                const pre = document.querySelector('.highlight-ipynb pre');
+                const look = (el) => { const s = getComputedStyle(el); return props.map((p) => s.getPropertyValue(p)); };
+                const out = {};
+                for (const name of ['', ...classes]) {  // '': a span without a class, as text looks
+                  const span = document.createElement('span');
+                  span.className = name; span.textContent = 'x'; pre.append(span);
+                  out[name || 'plain'] = look(span);
+                  span.remove();
+                }
+                return out;
+            }""",
+            [left_out, list(TOKEN_LOOK)],
+        )
+    finally:
+        page.close()
+    plain = looks.pop("plain")
+    differ = {name: dict(zip(TOKEN_LOOK, look)) for name, look in looks.items() if look != plain}
+    assert not differ, f"/{path} ({scheme}): spans left out would look different from the text: {differ}"
