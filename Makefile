@@ -37,8 +37,9 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The checks run as two pytest processes side by side (scripts/run_tests.py says how they split).
 test: setup browser lint
-	$(PY) -m pytest
+	$(PY) scripts/run_tests.py
 
 # Re-execute every notebook from its notebooks/*.py source (after changing a source or the package).
 notebooks: setup

@@ -1,0 +1,76 @@
+"""Every check, on both cores (``make test`` runs this after the lint).
+
+One pytest runs everything one test at a time, and most of the time only one core works: the
+notebook kernels compute while pytest waits for them, the browser renders while the checks wait.
+So the test paths of ``pyproject.toml`` are split in two halves of about equal time, run by two
+pytest processes at once:
+
+- the package, its tests and the notebooks (nbval): ``simple_llm``, ``tests/test_*.py``,
+  ``docs/notebooks``;
+- the site: ``tests/docs`` and ``tests/browser``, which build it (in the background, conftest.py).
+
+The first half prints as it runs; the second half's report is printed when it ends. The exit
+status is the first non-zero one of the two (0 when both pass). Extra arguments go to both
+pytests, e.g. ``python scripts/run_tests.py -x``. ``python -m pytest`` alone still runs everything
+in one process.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE_PATHS = ["tests/docs", "tests/browser"]
+
+
+def halves() -> tuple[list[str], list[str]]:
+    """The package half and the site half of the configured test paths."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    testpaths = config["tool"]["pytest"]["ini_options"]["testpaths"]
+    package: list[str] = []
+    for path in testpaths:
+        if path == "tests":  # the package's own tests; the site's folders go to the other half
+            package += sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").glob("test_*.py"))
+            kept = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and p.name != "__pycache__"}
+            unknown = kept - {Path(s).name for s in SITE_PATHS}
+            if unknown:
+                sys.exit(f"tests/ has folders neither half runs: {sorted(unknown)} (scripts/run_tests.py)")
+        else:
+            package.append(path)
+    if "tests" not in testpaths:
+        sys.exit(f"pyproject.toml's testpaths {testpaths} lack 'tests' (scripts/run_tests.py)")
+    return package, SITE_PATHS
+
+
+def main(extra: list[str]) -> int:
+    package, site = halves()
+    command = [sys.executable, "-m", "pytest"]
+    start = time.monotonic()
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as site_log:
+        site_run = subprocess.Popen(
+            [*command, *extra, *site], cwd=ROOT, stdout=site_log, stderr=subprocess.STDOUT
+        )
+        try:
+            package_code = subprocess.run([*command, *extra, *package], cwd=ROOT).returncode
+        except KeyboardInterrupt:
+            site_run.terminate()
+            raise
+        finally:
+            if site_run.poll() is None:
+                print("\n--- the package half has ended; waiting for the site half ---", flush=True)
+            site_code = site_run.wait()
+        site_log.seek(0)
+        print(f"\n--- the site half: {' '.join(site)} ---\n{site_log.read()}", flush=True)
+    minutes = (time.monotonic() - start) / 60
+    print(f"package half: exit {package_code}; site half: exit {site_code}; {minutes:.1f} min in all")
+    return package_code or site_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
