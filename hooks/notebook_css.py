@@ -16,9 +16,9 @@ Why this hook exists (mkdocs-jupyter has no option for either):
    with what it still holds, and the custom properties that kept declarations use (transitively).
    One kind of rule is dropped although it matches: JupyterLab's ``::selection`` colour. With a
    ``::selection`` rule in a stylesheet Chromium works out the selection style of every element
-   at each style recalculation; on notebook 05 that was about a third of the recalculation time
-   and kept its phone score under 90 (measured with Lighthouse and Chromium's performance
-   metrics, docs/benchmark.*.md). Selected text keeps the browser's own colour.
+   at each style recalculation: put back into notebook 05, the rule makes its style work 1.4
+   times as long on a slowed phone (``scripts/style_cost.py --add``, which prints the command's
+   numbers; docs/benchmark.*.md). Selected text keeps the browser's own colour.
    What tinycss2 cannot parse is dropped, as the browser drops it (mkdocs-jupyter prints one list
    of CSS with Python's ``repr``, which makes one invalid rule at the end of its block).
    The file is written in ``on_post_build``, so ``mkdocs serve`` gets it too.

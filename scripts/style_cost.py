@@ -6,8 +6,8 @@ alternating between the page as built (A) and the page with its CSS changed on t
 ``--drop TEXT`` removes every selector that contains TEXT from its stylesheets (with tinycss2),
 ``--add CSS`` appends rules to the site's own stylesheet (extra.css). Prints the median style
 recalculation, layout and script time Chromium reports (``Performance.getMetrics``) for A and B,
-and their ratio. This is how JupyterLab's ``::selection`` rule was found to cost about a third of
-the style work of notebook 05 (hooks/notebook_css.py drops it since); to see it again:
+and their ratio. This is how JupyterLab's ``::selection`` rule was found to make the style work
+of notebook 05 1.4 times as long (hooks/notebook_css.py drops it since); to see it again:
 
     python scripts/style_cost.py SITE_DIR notebooks/05_seeing_heads/ \
         --add '.jupyter-wrapper ::selection{background:rgba(125,188,255,.6)}'
