@@ -71,3 +71,22 @@ def test_missing_browser_stops_make_test_loudly():
     )
     assert result.returncode == 1
     assert "/nonexistent/chromium" in result.stderr and "apt-get install -y chromium" in result.stderr
+
+
+def test_the_two_halves_of_make_test_run_every_test_file_once():
+    """scripts/run_tests.py splits the checks in two pytest processes: together they must run
+    every test file and notebook, and no file twice."""
+    from scripts.run_tests import halves
+
+    package, site = halves()
+    roots = [ROOT / path for path in package + site]
+    files = [
+        *(ROOT / "tests").rglob("test_*.py"),
+        *(ROOT / "docs" / "notebooks").glob("*.ipynb"),
+        *(p for p in (ROOT / "simple_llm").rglob("*.py") if "__pycache__" not in p.parts),
+    ]
+    assert files, "no test file found"
+    for path in files:
+        runs = [root for root in roots if path == root or root in path.parents]
+        assert len(runs) == 1, f"{path.relative_to(ROOT)} is run by {len(runs)} halves: {runs}"
+    assert set(package).isdisjoint(site), f"a path is in both halves: {set(package) & set(site)}"
