@@ -604,3 +604,21 @@ def test_token_spans_left_out_would_look_like_their_text(browsing, server, site_
     plain = looks.pop("plain")
     differ = {name: dict(zip(TOKEN_LOOK, look)) for name, look in looks.items() if look != plain}
     assert not differ, f"/{path} ({scheme}): spans left out would look different from the text: {differ}"
+
+
+def test_printed_output_wraps_at_spaces_on_a_phone(browsing, server, site_root):
+    """JupyterLab breaks printed output anywhere (``word-break: break-all``), which cut numbers in
+    two on a phone ("0." and "1"); extra.css makes it wrap at spaces."""
+    path = next(p for p in PAGES if is_notebook_html(static_html(site_root, p)))
+    page = browsing.new_page(device="phone")
+    try:
+        page.goto(server.url(path))
+        browsing.wait_ready(page)
+        breaks = page.evaluate(
+            """[...document.querySelectorAll('.jp-OutputArea-output pre')]
+                 .map((pre) => getComputedStyle(pre).wordBreak)"""
+        )
+    finally:
+        page.close()
+    assert breaks, f"/{path} prints nothing"
+    assert set(breaks) == {"normal"}, f"/{path}: printed output breaks with {sorted(set(breaks))}"
