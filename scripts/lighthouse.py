@@ -104,14 +104,16 @@ def scores_of(report: dict) -> dict:
 
 
 def table(rows: list[tuple[str, str, str, dict]]) -> str:
+    """The Markdown table; page, language and device share the first column, so that the
+    performance score is the second one (in view on a phone, where the table scrolls)."""
     head = (
-        "| page | language | device | performance | lowest–highest | accessibility | best practices | SEO "
+        "| page | performance | lowest–highest | accessibility | best practices | SEO "
         "| interactive, s | LCP, s | blocking, ms | CLS | KB | runs | benchmark index |"
     )
-    lines = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for page, language, device, s in rows:
         lines.append(
-            f"| {page} | {language} | {device} | {s['performance']} | {s['range']} | {s['accessibility']} | "
+            f"| {page}, {language}, {device} | {s['performance']} | {s['range']} | {s['accessibility']} | "
             f"{s['best-practices']} | {s['seo']} | {s['tti_s']:.1f} | {s['lcp_s']:.1f} | {s['tbt_ms']:.0f} | "
             f"{s['cls']:.2f} | {s['kb']:.0f} | {len(s['benchmark_indices'])} | "
             f"{min(s['benchmark_indices']):.0f}–{max(s['benchmark_indices']):.0f} |"
