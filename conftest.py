@@ -103,7 +103,7 @@ def pytest_runtest_call(item):
 # Two ``mkdocs build --strict`` runs (the site, and the offline copy of tests/browser/
 # test_offline_copy.py) take over a minute together. When the collected tests need them, both are
 # started in the background as soon as collection ends, and the modules that use them run last:
-# the builds run on the second core while the package tests and the notebooks run on the first.
+# the builds use the second core while the tests that need no build run on the first.
 # The fixtures wait for their build and fail on its errors or warnings, as a build in the
 # foreground would.
 def _builds_needed(item) -> set[str]:

@@ -79,7 +79,7 @@ def _blocks(html: str) -> list[re.Match]:
 
 
 # Pruning -----------------------------------------------------------------------------------------
-def _selectors(prelude: list) -> list[list]:
+def split_selectors(prelude: list) -> list[list]:
     """A rule's prelude split at its top-level commas."""
     parts: list[list] = [[]]
     for token in prelude:
@@ -122,7 +122,7 @@ def _prune_rules(rules: list, used: set[str]) -> list[tuple]:
     kept: list[tuple] = []
     for rule in rules:
         if rule.type == "qualified-rule":
-            selectors = [s for s in _selectors(rule.prelude) if _classes(s) <= used and not _costly(s)]
+            selectors = [s for s in split_selectors(rule.prelude) if _classes(s) <= used and not _costly(s)]
             if selectors:
                 kept.append(("rule", ",".join(tinycss2.serialize(s).strip() for s in selectors), rule))
         elif rule.type == "at-rule":

@@ -25,6 +25,7 @@ import tinycss2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hooks.notebook_css import split_selectors  # noqa: E402
 from scripts.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from scripts.serve_like_pages import PREFIX, PagesServer  # noqa: E402
 
@@ -39,13 +40,8 @@ def without(css: str, fragment: str) -> str:
         out = []
         for rule in rules:
             if rule.type == "qualified-rule":
-                selectors = [[]]  # split at the top-level commas (tinycss2 keeps :is(a, b) whole)
-                for token in rule.prelude:
-                    if token.type == "literal" and token.value == ",":
-                        selectors.append([])
-                    else:
-                        selectors[-1].append(token)
-                kept = [t for t in (tinycss2.serialize(s).strip() for s in selectors) if fragment not in t]
+                selectors = (tinycss2.serialize(s).strip() for s in split_selectors(rule.prelude))
+                kept = [text for text in selectors if fragment not in text]
                 if kept:
                     out.append(f"{','.join(kept)}{{{tinycss2.serialize(rule.content)}}}")
             elif (
