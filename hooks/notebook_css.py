@@ -49,6 +49,11 @@ import tinycss2
 from mkdocs.exceptions import PluginError
 from mkdocs.utils import get_relative_url
 
+try:  # a module of the repository (tests, scripts, `python -m mkdocs` from its root)
+    from hooks.palette_css import split_selectors
+except ModuleNotFoundError:  # as mkdocs loads a hook: with the hooks' folder on sys.path
+    from palette_css import split_selectors
+
 SHARED_DIR = "assets/stylesheets"
 _STYLE = re.compile(r"[ \t]*<style(?P<attrs>[^>]*)>(?P<css>.*?)</style>[ \t]*\n?", re.S)
 _ARTICLE = re.compile(r"<article\b.*</article>", re.S)
@@ -79,17 +84,6 @@ def _blocks(html: str) -> list[re.Match]:
 
 
 # Pruning -----------------------------------------------------------------------------------------
-def split_selectors(prelude: list) -> list[list]:
-    """A rule's prelude split at its top-level commas."""
-    parts: list[list] = [[]]
-    for token in prelude:
-        if token.type == "literal" and token.value == ",":
-            parts.append([])
-        else:
-            parts[-1].append(token)
-    return parts
-
-
 def _classes(selector: list) -> set[str]:
     """The classes a selector requires (outside functions such as ``:not()``)."""
     found, previous = set(), None

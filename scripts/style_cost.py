@@ -20,42 +20,15 @@ import statistics
 import sys
 from pathlib import Path
 
-import tinycss2
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hooks.notebook_css import split_selectors  # noqa: E402
+from hooks.palette_css import without  # noqa: E402
 from scripts.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from scripts.serve_like_pages import PREFIX, PagesServer  # noqa: E402
 
 PHONE = {"viewport": {"width": 412, "height": 823}, "device_scale_factor": 1.75, "is_mobile": True}
 METRICS = {"style, ms": "RecalcStyleDuration", "layout, ms": "LayoutDuration", "script, ms": "ScriptDuration"}
-
-
-def without(css: str, fragment: str) -> str:
-    """``css`` without the selectors that contain ``fragment`` (a rule left with none goes)."""
-
-    def keep(rules):
-        out = []
-        for rule in rules:
-            if rule.type == "qualified-rule":
-                selectors = (tinycss2.serialize(s).strip() for s in split_selectors(rule.prelude))
-                kept = [text for text in selectors if fragment not in text]
-                if kept:
-                    out.append(f"{','.join(kept)}{{{tinycss2.serialize(rule.content)}}}")
-            elif (
-                rule.type == "at-rule"
-                and rule.content is not None
-                and rule.lower_at_keyword in ("media", "supports")
-            ):
-                inner = keep(tinycss2.parse_rule_list(rule.content, True, True))
-                out.append(f"@{rule.at_keyword}{tinycss2.serialize(rule.prelude)}{{{''.join(inner)}}}")
-            else:
-                out.append(tinycss2.serialize([rule]))
-        return out
-
-    return "".join(keep(tinycss2.parse_stylesheet(css, True, True)))
 
 
 def measure(browser, url: str, drop: str | None = None, add: str | None = None) -> dict[str, float]:

@@ -217,20 +217,23 @@ async () => {
   });
 
   // The resolution a PNG was saved at (its pHYs chunk), to know the size of its text when shown.
-  const pngDpi = (src) => {
-    const m = /^data:image\/png;base64,(.*)$/.exec(src);
-    if (!m) return null;
-    const bytes = atob(m[1].slice(0, 4000));
-    const at = bytes.indexOf("pHYs");
+  // Figures are files beside the page (hooks/notebook_pages.py): the bytes come from the cache.
+  const pngDpi = async (img) => {
+    let bytes;
+    try {
+      bytes = new Uint8Array(await (await fetch(img.currentSrc || img.src)).arrayBuffer());
+    } catch (e) { return null; }
+    const text = String.fromCharCode(...bytes.subarray(0, 4000));
+    const at = text.indexOf("pHYs");
     if (at < 0) return null;
-    const ppu = [0, 1, 2, 3].reduce((v, i) => v * 256 + bytes.charCodeAt(at + 4 + i), 0);
-    return bytes.charCodeAt(at + 12) === 1 ? ppu * 0.0254 : null;
+    const ppu = [0, 1, 2, 3].reduce((v, i) => v * 256 + bytes[at + 4 + i], 0);
+    return bytes[at + 12] === 1 ? ppu * 0.0254 : null;
   };
 
   const images = [];
   for (const img of (article ? article.querySelectorAll("img") : [])) {
+    img.scrollIntoView({ block: "center" });  // a lazy figure loads once it is near the view
     try { await img.decode(); } catch (e) {}
-    img.scrollIntoView({ block: "center" });
     const box = img.getBoundingClientRect();
     const style = getComputedStyle(img);
     const container = img.closest(".jp-OutputArea-output, p, figure, div") || article;
@@ -249,7 +252,7 @@ async () => {
     }
     images.push({
       src: img.getAttribute("src").slice(0, 40), notebook: !!img.closest(".jp-OutputArea-output"),
-      alt: img.getAttribute("alt"), dpi: pngDpi(img.getAttribute("src")), fullSize: img.dataset.fullSize === "1",
+      alt: img.getAttribute("alt"), dpi: img.closest(".jp-OutputArea-output") ? await pngDpi(img) : null, fullSize: img.dataset.fullSize === "1",
       naturalWidth: img.naturalWidth, width: box.width, height: box.height,
       inView: box.bottom > 0 && box.top < innerHeight,
       overflow: box.right - (article ? article.getBoundingClientRect().right : innerWidth),

@@ -47,10 +47,3 @@ def test_a_span_with_any_styled_class_stays():
 def test_named_classes_reads_selectors_inside_functions_and_not_numbers():
     css = ".a :is(.c, .c1){opacity:.5} .b-x::before{margin:.6em}"
     assert named_classes(css) == {"a", "c", "c1", "b-x"}
-
-
-def test_style_cost_drops_only_the_selectors_that_name_the_fragment():
-    from scripts.style_cost import without
-
-    css = ":is(a, b) p, .x ::selection{color:red}@media (x){.y ::selection{a:b}.z{c:d}}"
-    assert without(css, "::selection") == ":is(a, b) p{color:red}@media (x){.z{c:d}}"

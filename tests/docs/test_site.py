@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import re
@@ -10,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
+from PIL import Image
 
 from .helpers import (
     COLAB,
@@ -51,9 +54,23 @@ def test_notebook_page_is_rendered_not_copied(built_site, notebook):
     code_cells = [c for c in stored.cells if c.cell_type == "code"]
     rendered = [c for c in page.select(".jp-CodeCell") if c.find_parent(class_="jp-CodeCell") is None]
     assert len(rendered) == len(code_cells), "not every code cell was rendered"
-    figures = sum("image/png" in o.get("data", {}) for c in code_cells for o in c.outputs)
-    images = page.select(".jp-OutputArea-output img[src^='data:image/png']")
-    assert len(images) == figures, f"{figures} figures stored, {len(images)} shown"
+    figures = [
+        base64.b64decode(o["data"]["image/png"])
+        for c in code_cells
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
+    images = page.select(".jp-OutputArea-output img")
+    assert len(images) == len(figures), f"{len(figures)} figures stored, {len(images)} shown"
+    # Each figure is a file beside the page, not a data: URL in it (hooks/notebook_pages.py, 6),
+    # loaded lazily and with its size, so that nothing moves when it arrives.
+    for image, stored_png in zip(images, figures, strict=True):
+        src = image["src"]
+        assert re.fullmatch(r"figure-[0-9a-f]{16}\.png", src), f"{html_path}: figure at {src[:40]!r}"
+        assert (html_path.parent / src).read_bytes() == stored_png, f"{src} is not the stored figure"
+        width, height = Image.open(io.BytesIO(stored_png)).size
+        assert (image.get("width"), image.get("height")) == (str(width), str(height)), image.attrs
+        assert image.get("loading") == "lazy", f"{src} is not loaded lazily"
     nav_links = [unquote(a["href"]) for a in page.select(".md-nav a.md-nav__link[href]")]
     assert any(
         link.endswith(f"notebooks/{notebook.name.split('.')[0]}/") or link in ("./", "") for link in nav_links

@@ -1,6 +1,6 @@
 // A figure opens full size on tap or click (a phone shows it at the width of its screen): a
 // dialog holds it at its natural size, scrolling both ways; a tap, Escape or the close button
-// closes it. The image is the page's own (data: URL or file): nothing is fetched.
+// closes it. The image is the one the page shows (a file beside the page): it comes from the cache.
 (function () {
   const figures = () => document.querySelectorAll(".md-typeset .jp-RenderedImage img, .md-typeset img.figure");
   const label = { ru: ["Открыть рисунок целиком", "Закрыть"], en: ["Open the figure full size", "Close"] };
