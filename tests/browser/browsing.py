@@ -154,9 +154,10 @@ OPEN_SHADOW_ROOTS = """
 })();
 """
 
-# Everything that is done when the page is ready: images decoded (diagrams are drawn ahead of time).
+# Everything that is done when the page is ready: images decoded (diagrams are drawn ahead of time),
+# but the notebooks' lazy figures, which load when they come near the view (INSPECT scrolls to each).
 READY = """
-() => [...document.images].every(i => i.complete)
+() => [...document.images].every(i => i.complete || i.loading === "lazy")
 """
 
 # What a visit records, in one round trip.

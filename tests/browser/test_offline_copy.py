@@ -60,3 +60,29 @@ def test_offline_copy_navigates_switches_language_and_searches(browsing, offline
     finally:
         page.close()
     assert not visit_errors, f"errors in the offline copy: {visit_errors}"
+
+
+def test_offline_copy_shows_the_notebook_figures(browsing, offline_copy):
+    """Figures are files beside their page (hooks/notebook_pages.py): opened from the file
+    system, each one loads once it is scrolled into view."""
+    pages = sorted(offline_copy.glob("notebooks/*.html")) + sorted(offline_copy.glob("en/notebooks/*.html"))
+    with_figures = [p for p in pages if "figure-" in p.read_text(encoding="utf-8")]
+    assert len(with_figures) >= 2, f"no notebook page of the offline copy has figures: {pages}"
+    page = browsing.new_page()
+    try:
+        for path in with_figures[:1] + with_figures[-1:]:  # one in each language
+            page.goto(path.as_uri())
+            shown = page.evaluate(
+                """async () => {
+                    const out = [];
+                    for (const img of document.querySelectorAll('.jp-OutputArea-output img')) {
+                      img.scrollIntoView({ block: 'center' });
+                      try { await img.decode(); } catch (e) {}
+                      out.push([img.getAttribute('src'), img.naturalWidth]);
+                    }
+                    return out;
+                }"""
+            )
+            assert shown and all(width > 0 for _, width in shown), f"{path}: figures not shown: {shown}"
+    finally:
+        page.close()

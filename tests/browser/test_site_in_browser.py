@@ -622,3 +622,45 @@ def test_printed_output_wraps_at_spaces_on_a_phone(browsing, server, site_root):
         page.close()
     assert breaks, f"/{path} prints nothing"
     assert set(breaks) == {"normal"}, f"/{path}: printed output breaks with {sorted(set(breaks))}"
+
+
+def test_switching_the_palette_turns_transitions_off_for_a_moment_only(browsing, server):
+    """hooks/palette_css.py takes material's ``[data-md-color-switching] *`` rule out (it restyled
+    every element twice on each load); palette.js keeps what it did: while the reader switches
+    the palette, transitions are off, and a few frames later they are back."""
+    page = browsing.new_page()
+    try:
+        page.goto(server.url(""))
+        browsing.wait_ready(page)
+        seen = page.evaluate(
+            """async () => {
+                const rules = [];
+                const walk = (list) => { for (const r of list) { if (r.selectorText) rules.push(r.selectorText); if (r.cssRules) walk(r.cssRules); } };
+                for (const sheet of document.styleSheets) walk(sheet.cssRules);
+                const moving = [...document.querySelectorAll('body *')].find(
+                  (el) => getComputedStyle(el).transitionDuration.split(',').some((d) => parseFloat(d) > 0));
+                const duration = () => getComputedStyle(moving).transitionDuration;
+                const frame = () => new Promise((done) => requestAnimationFrame(done));
+                const before = { scheme: document.body.dataset.mdColorScheme, duration: duration() };
+                const toggle = [...document.querySelectorAll('[data-md-component=palette] label')].find((l) => !l.hidden);
+                toggle.click();
+                const during = { scheme: document.body.dataset.mdColorScheme, duration: duration(),
+                                 marked: document.documentElement.hasAttribute('data-palette-switching') };
+                for (let i = 0; i < 4; i++) await frame();
+                const after = { duration: duration(), marked: document.documentElement.hasAttribute('data-palette-switching') };
+                return { switching: rules.filter((s) => s.includes('data-md-color-switching')), element: moving.className,
+                         before, during, after };
+            }"""
+        )
+    finally:
+        page.close()
+    assert not seen["switching"], f"material's switching rule is still served: {seen['switching']}"
+    assert seen["before"]["scheme"] != seen["during"]["scheme"], (
+        f"the toggle did not switch the palette: {seen}"
+    )
+    assert seen["during"]["marked"] and set(seen["during"]["duration"].split(", ")) == {"0s"}, (
+        f"transitions run while the palette switches: {seen}"
+    )
+    assert not seen["after"]["marked"] and seen["after"]["duration"] == seen["before"]["duration"], (
+        f"transitions do not come back after the switch: {seen}"
+    )
