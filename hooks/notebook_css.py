@@ -35,7 +35,7 @@ Why this hook exists (mkdocs-jupyter has no option for either):
    a markdown cell has a mermaid diagram: a request outside the site; the diagrams are drawn ahead
    of time (hooks/diagrams.py). It is removed.
 
-tests/browser check both in a real browser: every page's own HTML (minus its ``data:`` images)
+tests/browser check both in a real browser: every page's own HTML
 is under budget, notebook cells keep their computed styles, and no page requests another host.
 """
 

@@ -35,7 +35,7 @@ DEVICES = {
         "has_touch": True,
     },
 }
-HTML_BUDGET = 250 * 1024  # a page's own HTML, its inline data: images not counted
+HTML_BUDGET = 250 * 1024  # a page's own HTML (an inline data: image, if any, not counted)
 # A first visit (cold cache), everything the page loads, as Pages sends it (gzip).
 FIRST_VISIT_BUDGET = 600 * 1024
 PROSE_FIRST_VISIT_BUDGET = 400 * 1024  # a page without a notebook
