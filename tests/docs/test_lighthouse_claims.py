@@ -1,0 +1,63 @@
+"""What the benchmark page says about the recorded Lighthouse table (docs/assets/benchmark/
+lighthouse.md, written by `make lighthouse`) must be what the table holds: the targets of the
+site (mobile performance at least 90 in every run, accessibility at least 95, best practices and
+SEO 100) and the page's own words ("100 in every row", desktop 100)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import DOCS
+
+TABLE = DOCS / "assets" / "benchmark" / "lighthouse.md"
+PAGES = ("home", "chapter 3", "notebook 05", "glossary")
+
+
+def rows() -> list[dict]:
+    lines = [line for line in TABLE.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+    head = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    out = []
+    for line in lines[2:]:
+        cells = dict(zip(head, (cell.strip() for cell in line.strip("|").split("|")), strict=True))
+        cells["page"], cells["language"], cells["device"] = (
+            part.strip() for part in cells["page"].split(",")
+        )
+        out.append(cells)
+    return out
+
+
+def test_the_table_has_every_page_language_and_device():
+    seen = {(r["page"], r["language"], r["device"]) for r in rows()}
+    wanted = {(p, lang, d) for p in PAGES for lang in ("ru", "en") for d in ("mobile", "desktop")}
+    assert seen == wanted, f"missing {sorted(wanted - seen)}, extra {sorted(seen - wanted)}"
+    assert all(r["runs"] == "3" for r in rows()), "the page says each row is the median of three runs"
+
+
+@pytest.mark.parametrize("column", ["accessibility", "best practices", "SEO"])
+def test_these_scores_are_100_in_every_row(column):
+    assert {r[column] for r in rows()} == {"100"}, f"{column}: {[(r['page'], r[column]) for r in rows()]}"
+
+
+def test_performance_is_100_on_a_desktop_and_at_least_90_on_a_phone_in_every_run():
+    for r in rows():
+        low, high = (int(x) for x in r["lowest–highest"].split("–"))
+        assert low <= int(r["performance"]) <= high, r
+        if r["device"] == "desktop":
+            assert r["performance"] == "100", r
+        else:
+            assert low >= 90, f"{r['page']}, {r['language']}: a mobile run scored {low} (target 90)"
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_the_page_states_what_the_table_shows(language):
+    text = " ".join((DOCS / f"benchmark.{language}.md").read_text(encoding="utf-8").split())
+    says = {
+        "ru": ["SEO — 100 во всех строках", "на компьютере тоже 100", "в каждом прогоне, худшем тоже"],
+        "en": [
+            "SEO are 100 in every row",
+            "so is performance on a desktop",
+            "in every run, the lowest included",
+        ],
+    }[language]
+    for words in says:
+        assert words in text, f"benchmark.{language}.md no longer says {words!r}: update this test with it"
