@@ -9,7 +9,10 @@ pytest processes at once:
   ``docs/notebooks``;
 - the site: ``tests/docs`` and ``tests/browser``, which build it (in the background, conftest.py).
 
-The first half prints as it runs; the second half's report is printed when it ends. The exit
+The package half computes with one thread (``OMP_NUM_THREADS=1`` unless it is set): with two
+cores shared by two processes, PyTorch's second thread only waits its turn, spinning, and takes
+the core from the site half. The notebooks' outputs do not depend on the thread count (they are
+rounded; nbval compares them). The first half prints as it runs; the second half's report is printed when it ends. The exit
 status is the first non-zero one of the two (0 when both pass). Extra arguments go to both
 pytests, e.g. ``python scripts/run_tests.py -x``. ``python -m pytest`` alone still runs everything
 in one process.
@@ -17,6 +20,7 @@ in one process.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -57,7 +61,8 @@ def main(extra: list[str]) -> int:
             [*command, *extra, *site], cwd=ROOT, stdout=site_log, stderr=subprocess.STDOUT
         )
         try:
-            package_code = subprocess.run([*command, *extra, *package], cwd=ROOT).returncode
+            one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **os.environ}
+            package_code = subprocess.run([*command, *extra, *package], cwd=ROOT, env=one_thread).returncode
         except KeyboardInterrupt:
             site_run.terminate()
             raise
