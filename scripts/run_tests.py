@@ -12,10 +12,10 @@ pytest processes at once:
 The package half computes with one thread (``OMP_NUM_THREADS=1`` unless it is set): with two
 cores shared by two processes, PyTorch's second thread only waits its turn, spinning, and takes
 the core from the site half. The notebooks' outputs do not depend on the thread count (they are
-rounded; nbval compares them). The first half prints as it runs; the second half's report is printed when it ends. The exit
-status is the first non-zero one of the two (0 when both pass). Extra arguments go to both
-pytests, e.g. ``python scripts/run_tests.py -x``. ``python -m pytest`` alone still runs everything
-in one process.
+rounded; nbval compares them). The first half prints as it runs; the second half's report is
+printed when it ends. The exit status is the first non-zero one of the two (0 when both pass).
+Extra arguments go to both pytests, e.g. ``python scripts/run_tests.py -x``. ``python -m pytest``
+alone still runs everything in one process.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import mimetypes
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -35,14 +34,13 @@ DEVICES = {
         "has_touch": True,
     },
 }
-HTML_BUDGET = 250 * 1024  # a page's own HTML (an inline data: image, if any, not counted)
+HTML_BUDGET = 250 * 1024  # a page's own HTML (figures are files beside it, hooks/notebook_pages.py)
 # A first visit (cold cache), everything the page loads, as Pages sends it (gzip).
 FIRST_VISIT_BUDGET = 600 * 1024
 PROSE_FIRST_VISIT_BUDGET = 400 * 1024  # a page without a notebook
 # Smallest text, in CSS px: diagrams, and figure labels (their smallest font at the shown scale).
 MIN_DIAGRAM_TEXT_PX = {"desktop": 12, "phone": 10}
 MIN_FIGURE_TEXT_PX = {"desktop": 11, "phone": 8}
-DATA_IMAGE = re.compile(r"data:image/[^\"')\s]+")
 
 
 # The browser ----------------------------------------------------------------------------------
@@ -93,12 +91,6 @@ def twin_path(path: str, language: str) -> str:
     own = language_of_path(path)
     bare = path if own == DEFAULT_LANGUAGE else path[len(own) + 1 :]
     return bare if language == DEFAULT_LANGUAGE else f"{language}/{bare}"
-
-
-def own_html_bytes(html: str) -> int:
-    """The bytes a page's HTML costs by itself: all of it but its inline data: images."""
-    data = sum(len(m.group(0).encode("utf-8")) for m in DATA_IMAGE.finditer(html))
-    return len(html.encode("utf-8")) - data
 
 
 # The local server -----------------------------------------------------------------------------
