@@ -158,8 +158,8 @@ class GPT(nn.Module):
             do_sample: Sample from the softmax if ``True``; take the argmax (greedy) if ``False``.
             temperature: Divides the logits before sampling, ``> 0``. Default: ``1.0``.
             top_k: Sample among the ``top_k`` most likely tokens only. Default: ``None``.
-            top_p: Sample among the most likely tokens whose cumulative probability is at most
-                ``top_p`` (at least one token), ``0 < top_p <= 1``. Default: ``None``.
+            top_p: Nucleus sampling: sample among the smallest set of most likely tokens whose
+                probability reaches ``top_p``, ``0 < top_p <= 1``. Default: ``None``.
             use_cache: Use a KV cache. Default: ``True``.
 
         Returns:
@@ -267,9 +267,11 @@ def pick_next_token(
     """Choose the next token from the last position's logits ``(B, V)``; returns ``(B, 1)`` ids.
 
     Greedy: the argmax. Sampling: divide by ``temperature``, keep the ``top_k`` largest logits
-    or the most likely tokens whose cumulative probability stays ``<= top_p`` (at least one),
-    then draw from the softmax (``torch.multinomial``: seed with ``torch.manual_seed``). Ties
-    with the ``top_k``-th logit are kept.
+    or the nucleus of Holtzman et al. (2019), the smallest set of most likely tokens whose
+    probability reaches ``top_p`` (the token that crosses ``top_p`` included, as Hugging Face's
+    ``TopPLogitsWarper``), then draw from the softmax (``torch.multinomial``: seed with
+    ``torch.manual_seed``). Ties with the ``top_k``-th logit are kept. float16 and bfloat16
+    logits are sampled in float32.
 
     Examples:
         >>> import torch
@@ -281,14 +283,16 @@ def pick_next_token(
     check_sampling_args(do_sample, temperature, top_k, top_p, logits.size(-1))
     if not do_sample:
         return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()  # a small temperature would overflow float16
     logits = logits / temperature  # (B, V)
     if top_k is not None:
         kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))  # (B, V)
     if top_p is not None and top_p < 1:
         probs, order = logits.softmax(dim=-1).sort(dim=-1, descending=True)  # (B, V) each
-        keep_sorted = probs.cumsum(dim=-1) <= top_p  # (B, V)
-        keep_sorted[:, 0] = True
+        before = probs.cumsum(dim=-1) - probs  # (B, V): mass of the more likely tokens
+        keep_sorted = before < top_p  # (B, V): up to the token that reaches top_p, included
         keep = torch.zeros_like(keep_sorted).scatter(1, order, keep_sorted)  # (B, V), original order
         logits = logits.masked_fill(~keep, float("-inf"))  # (B, V)
     return torch.multinomial(logits.softmax(dim=-1), num_samples=1)  # (B, 1)

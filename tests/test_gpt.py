@@ -98,10 +98,10 @@ def test_pick_next_token_greedy_top_k_top_p_and_temperature():
     torch.manual_seed(0)
     draws = torch.cat([pick_next_token(logits, True, top_k=2) for _ in range(200)], 1)
     assert set(draws[0].tolist()) == {1, 2} and set(draws[1].tolist()) == {0, 3}
-    draws = torch.cat([pick_next_token(logits, True, top_p=0.85) for _ in range(200)], 1)
+    draws = torch.cat([pick_next_token(logits, True, top_p=0.75) for _ in range(200)], 1)
     assert set(draws[0].tolist()) == {1, 2} and set(draws[1].tolist()) == {0, 3}  # 0.5+0.3, 0.6+0.2
     draws = torch.cat([pick_next_token(logits, True, top_p=0.4) for _ in range(50)], 1)
-    assert set(draws[0].tolist()) == {1} and set(draws[1].tolist()) == {0}  # always at least one token
+    assert set(draws[0].tolist()) == {1} and set(draws[1].tolist()) == {0}  # the first token crosses 0.4
     draws = torch.cat([pick_next_token(logits, True, temperature=1e-3) for _ in range(50)], 1)
     assert set(draws[0].tolist()) == {1}
     draws = torch.cat([pick_next_token(logits, True) for _ in range(2000)], 1)
@@ -172,3 +172,24 @@ def test_pick_next_token_checks_its_arguments():
         pick_next_token(logits, do_sample=True, top_k=6)
     with pytest.raises(ValueError, match="temperature must be > 0"):
         pick_next_token(logits, do_sample=True, temperature=0)
+
+
+@pytest.mark.parametrize(
+    "top_p, kept",
+    [(0.6, {0, 1}), (0.5, {0}), (0.3, {0}), (0.81, {0, 1, 2}), (1.0, {0, 1, 2})],
+)
+def test_top_p_keeps_the_smallest_set_that_reaches_it(top_p, kept):
+    """Nucleus sampling (Holtzman et al.; Hugging Face's TopPLogitsWarper): the crossing token is kept."""
+    logits = torch.tensor([[0.5, 0.3, 0.2]], dtype=torch.float64).log()
+    torch.manual_seed(0)
+    draws = torch.cat([pick_next_token(logits, True, top_p=top_p) for _ in range(300)], 1)
+    assert set(draws[0].tolist()) == kept
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_logits_are_sampled_in_float32(dtype):
+    torch.manual_seed(0)
+    logits = (torch.randn(4, 50) * 10).to(dtype)  # (B, V)
+    for kwargs in [{}, {"top_k": 5}, {"top_p": 0.9}]:
+        picked = pick_next_token(logits, True, temperature=1e-4, **kwargs)  # float16 / 1e-4 overflows
+        assert torch.equal(picked, logits.float().argmax(-1, keepdim=True))
