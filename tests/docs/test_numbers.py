@@ -1,8 +1,11 @@
-"""Numbers quoted in the prose of a chapter are numbers its notebooks really print.
+r"""Numbers quoted in the prose of a chapter are numbers its notebooks really print.
 
 A page that says "the difference is 0.785" goes stale silently when the code changes; here
 every decimal number in a chapter's prose (outside code blocks) must be found, at the precision
 the page gives, among the outputs or the code of the notebooks of the same language.
+
+Numbers inside formulas count like any other: ``$p \approx 0{,}785$`` quotes 0.785 (TeX writes the
+Russian decimal comma as ``{,}``). Integers (``\sqrt{64}``, ``10000^{-2i/C}``) are not checked.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ CHAPTERS = sorted((DOCS / "chapters").glob("*.md"))
 
 
 def _numbers(text: str) -> list[str]:
+    text = text.replace("{,}", ",")  # TeX's decimal comma: 0{,}785
     return [m.group(0).replace(",", ".") for m in NUMBER.finditer(text)]
+
+
+def test_numbers_in_formulas_are_read():
+    """A number inside TeX is a quoted number: the check must see it, in either language."""
+    assert _numbers(r"$\operatorname{softmax}(x)_1 \approx 0{,}785$, $\sqrt{64}=8$") == ["0.785"]
+    assert _numbers(r"$$p = 0.125,\quad \omega_i = 10000^{-2i/C}$$") == ["0.125"]
 
 
 def _notebook_numbers(language: str) -> set[float]:
