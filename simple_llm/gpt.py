@@ -163,17 +163,19 @@ class GPT(nn.Module):
             use_cache: Use a KV cache. Default: ``True``.
 
         Returns:
-            ``(B, T + max_new_tokens)`` ids: ``x`` followed by the new tokens.
+            ``(B, T + max_new_tokens)`` int64 ids (whatever the prompt's integer dtype): ``x``
+            followed by the new tokens.
 
         Raises:
             ValueError: If ``temperature <= 0``, if ``top_k`` and ``top_p`` are both given, if
-                either is out of range, or if either is given with ``do_sample=False`` (greedy
-                decoding would ignore it).
+                either is out of range, or if ``temperature``, ``top_k`` or ``top_p`` is given
+                with ``do_sample=False`` (greedy decoding would ignore it).
         """
         self._check_ids(x, limit=False)
         check_generate_args(max_new_tokens, do_sample, temperature, top_k, top_p, self.vocab_size)
         if not isinstance(use_cache, bool):
             raise TypeError(f"use_cache must be a bool, got {use_cache!r}")
+        x = x.long()  # (B, T): int64 output for an int32 prompt too
         L = self.max_seq_len
         cache = self.new_cache() if use_cache else None
         for _ in range(max_new_tokens):
@@ -201,6 +203,15 @@ class GPT(nn.Module):
             raise ValueError(f"x must be 2-D (B, T) with T >= 1, got shape {tuple(x.shape)}")
         if limit and x.size(1) > self.max_seq_len:
             raise ValueError(f"sequence length T={x.size(1)} exceeds max_seq_len={self.max_seq_len}")
+        device = self.token_embeddings.weight.device
+        if x.device != device:
+            raise TypeError(f"x is on {x.device}, the model on {device}; move it with x.to({str(device)!r})")
+        outside = (x < 0) | (x >= self.vocab_size)  # (B, T)
+        if outside.any():
+            b, t = outside.nonzero()[0].tolist()
+            raise ValueError(
+                f"token ids must be in [0, vocab_size={self.vocab_size}), got {x[b, t].item()} at x[{b}, {t}]"
+            )
         return x.shape
 
     def _check_cache(self, cache: object, T: int) -> int:
@@ -214,7 +225,20 @@ class GPT(nn.Module):
             raise TypeError(
                 f"cache must be a list of {self.num_layers} KVCache (see new_cache()), got {cache!r}"
             )
-        start = len(cache[0])
+        for i, layer_cache in enumerate(cache):
+            first = next(j for j, c in enumerate(cache) if c is layer_cache)
+            if first != i:
+                raise ValueError(
+                    f"cache[{first}] and cache[{i}] are the same KVCache object; every block needs its own "
+                    "(use new_cache(), not [KVCache()] * num_layers)"
+                )
+        lengths = [len(c) for c in cache]
+        if len(set(lengths)) > 1:
+            raise ValueError(
+                f"the blocks' caches hold different numbers of positions {lengths}; they must be equal "
+                "(reset() all of them, or none)"
+            )
+        start = lengths[0]
         if start + T > self.max_seq_len:
             raise ValueError(f"cache holds {start} positions; {T} more exceed max_seq_len={self.max_seq_len}")
         return start
@@ -242,12 +266,15 @@ def check_sampling_args(
         raise TypeError(f"do_sample must be a bool, got {do_sample!r}")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
         raise TypeError(f"temperature must be a float > 0, got {temperature!r}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    if not 0 < temperature < float("inf"):
+        raise ValueError(f"temperature must be > 0 and finite, got {temperature!r}")
     if top_k is not None and top_p is not None:
         raise ValueError(f"top_k and top_p are exclusive, got top_k={top_k!r} and top_p={top_p!r}")
-    if not do_sample and (top_k is not None or top_p is not None):
-        raise ValueError("top_k and top_p need do_sample=True (greedy decoding takes the argmax)")
+    if not do_sample and (top_k is not None or top_p is not None or temperature != 1.0):
+        raise ValueError(
+            f"temperature, top_k and top_p need do_sample=True (greedy decoding takes the argmax), got "
+            f"temperature={temperature!r}, top_k={top_k!r}, top_p={top_p!r}"
+        )
     bad_k = isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= vocab_size
     if top_k is not None and bad_k:
         raise ValueError(f"top_k must be an int in [1, vocab_size={vocab_size}], got {top_k!r}")
@@ -279,13 +306,24 @@ def pick_next_token(
         tensor([[1]])
     """
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() != 2:
-        raise TypeError("logits must be a floating-point tensor of shape (B, V)")
+        got = (
+            f"{logits.dtype} tensor of shape {tuple(logits.shape)}"
+            if isinstance(logits, torch.Tensor)
+            else logits
+        )
+        raise TypeError(f"logits must be a floating-point tensor of shape (B, V), got {got!s:.80}")
+    if logits.size(-1) == 0:
+        raise ValueError(f"logits must hold at least one token (V >= 1), got shape {tuple(logits.shape)}")
     check_sampling_args(do_sample, temperature, top_k, top_p, logits.size(-1))
+    if logits.isnan().any() or (logits == float("inf")).any():
+        raise ValueError("logits must not contain NaN or +inf (-inf marks an excluded token)")
+    if (logits == float("-inf")).all(dim=-1).any():
+        raise ValueError("every row of logits needs a token with a logit > -inf")
     if not do_sample:
         return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()  # a small temperature would overflow float16
-    logits = logits / temperature  # (B, V)
+    logits = (logits - logits.amax(dim=-1, keepdim=True)) / temperature  # (B, V), all <= 0: no overflow
     if top_k is not None:
         kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))  # (B, V)

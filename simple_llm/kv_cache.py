@@ -41,10 +41,22 @@ class KVCache:
         Returns:
             ``(keys, values)``, each ``(B, H_kv, T_cached + T, hs)``.
         """
-        if not isinstance(k, torch.Tensor) or not isinstance(v, torch.Tensor) or k.dim() != 4:
-            raise TypeError("k and v must be tensors of shape (B, H_kv, T, hs)")
+        for name, t in [("k", k), ("v", v)]:
+            if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.dim() != 4:
+                got = (
+                    f"{t.dtype} tensor of shape {tuple(t.shape)}"
+                    if isinstance(t, torch.Tensor)
+                    else type(t).__name__
+                )
+                raise TypeError(
+                    f"{name} must be a floating-point tensor of shape (B, H_kv, T, hs), got {got}"
+                )
         if k.shape != v.shape:
             raise ValueError(f"k and v must have the same shape, got {tuple(k.shape)} and {tuple(v.shape)}")
+        if (k.dtype, k.device) != (v.dtype, v.device):
+            raise TypeError(
+                f"k and v must have the same dtype and device, got {k.dtype} on {k.device} and {v.dtype} on {v.device}"
+            )
         if self.keys is None:
             self.keys, self.values = k, v
         else:
@@ -52,6 +64,11 @@ class KVCache:
             if (k.size(0), k.size(1), k.size(3)) != (B, H_kv, hs):
                 raise ValueError(
                     f"cache holds (B, H_kv, hs)=({B}, {H_kv}, {hs}), got k of shape {tuple(k.shape)}; "
+                    "call reset() first"
+                )
+            if (k.dtype, k.device) != (self.keys.dtype, self.keys.device):
+                raise TypeError(
+                    f"cache holds {self.keys.dtype} on {self.keys.device}, got k of {k.dtype} on {k.device}; "
                     "call reset() first"
                 )
             self.keys = torch.cat([self.keys, k], dim=2)  # (B, H_kv, T_cached + T, hs)

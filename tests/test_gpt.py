@@ -117,6 +117,9 @@ def test_zero_new_tokens_returns_the_prompt():
     "kwargs, error, match",
     [
         ({"temperature": 0.0}, ValueError, "temperature must be > 0"),
+        ({"temperature": float("inf")}, ValueError, "finite"),
+        ({"temperature": float("nan")}, ValueError, "temperature must be > 0"),
+        ({"do_sample": False, "temperature": 0.5}, ValueError, "temperature=0.5"),
         ({"temperature": -1.0}, ValueError, "temperature must be > 0"),
         ({"temperature": "1"}, TypeError, "temperature"),
         ({"top_k": 2, "top_p": 0.5}, ValueError, "exclusive"),
@@ -126,6 +129,7 @@ def test_zero_new_tokens_returns_the_prompt():
         ({"top_p": 0.0}, ValueError, r"top_p must be a float in \(0, 1\]"),
         ({"top_p": 1.5}, ValueError, "top_p"),
         ({"do_sample": False, "top_k": 3}, ValueError, "need do_sample=True"),
+        ({"do_sample": False, "top_p": 0.5}, ValueError, "top_p=0.5"),
         ({"do_sample": 1}, TypeError, "do_sample must be a bool"),
         ({"max_new_tokens": -1}, ValueError, "max_new_tokens"),
         ({"max_new_tokens": 2.0}, ValueError, "max_new_tokens"),
@@ -193,3 +197,66 @@ def test_half_precision_logits_are_sampled_in_float32(dtype):
     for kwargs in [{}, {"top_k": 5}, {"top_p": 0.9}]:
         picked = pick_next_token(logits, True, temperature=1e-4, **kwargs)  # float16 / 1e-4 overflows
         assert torch.equal(picked, logits.float().argmax(-1, keepdim=True))
+
+
+def test_one_cache_object_shared_by_blocks_is_refused():
+    model = make()
+    x = torch.randint(0, 13, (1, 4))
+    with pytest.raises(ValueError, match=r"cache\[0\] and cache\[1\] are the same KVCache"):
+        model(x, [KVCache()] * model.num_layers)
+
+
+def test_caches_out_of_step_are_refused_with_their_lengths():
+    model = make()
+    cache = model.new_cache()
+    model(torch.randint(0, 13, (1, 4)), cache)
+    cache[1].reset()
+    with pytest.raises(ValueError, match=r"different numbers of positions \[4, 0\]"):
+        model(torch.randint(0, 13, (1, 1)), cache)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+@pytest.mark.parametrize("n", [0, 3])
+def test_generate_returns_int64_whatever_the_prompt_dtype(dtype, n):
+    x = torch.randint(0, 13, (2, 3), dtype=dtype)
+    out = make().generate(x, n, do_sample=False)
+    assert out.dtype == torch.int64 and out.shape == (2, 3 + n)
+    assert torch.equal(out[:, :3], x.long())
+
+
+@pytest.mark.parametrize("bad", [-1, 13, 100])
+def test_token_ids_outside_the_vocabulary_are_named(bad):
+    model = make()
+    x = torch.tensor([[1, 2, bad]])
+    with pytest.raises(ValueError, match=rf"in \[0, vocab_size=13\), got {bad} at x\[0, 2\]"):
+        model(x)
+    with pytest.raises(ValueError, match=rf"got {bad} at x\[0, 2\]"):
+        model.generate(x, 2, do_sample=False)
+
+
+def test_token_ids_on_another_device_are_named():
+    with pytest.raises(TypeError, match="x is on meta, the model on cpu"):
+        make()(torch.zeros(1, 2, dtype=torch.long, device="meta"))
+
+
+@pytest.mark.parametrize(
+    "logits, error, match",
+    [
+        (torch.zeros(2, 0), ValueError, r"at least one token \(V >= 1\), got shape \(2, 0\)"),
+        (torch.tensor([[0.0, float("nan")]]), ValueError, "NaN"),
+        (torch.tensor([[0.0, float("inf")]]), ValueError, r"\+inf"),
+        (torch.tensor([[0.0, 1.0], [float("-inf")] * 2]), ValueError, "every row"),
+        (torch.zeros(2, 3, dtype=torch.long), TypeError, r"got torch.int64 tensor of shape \(2, 3\)"),
+        ([[0.0, 1.0]], TypeError, r"got \[\[0.0, 1.0\]\]"),
+    ],
+)
+@pytest.mark.parametrize("do_sample", [False, True])
+def test_pick_next_token_names_bad_logits(logits, error, match, do_sample):
+    with pytest.raises(error, match=match):
+        pick_next_token(logits, do_sample)
+
+
+def test_pick_next_token_with_huge_logits_and_tiny_temperature():
+    logits = torch.tensor([[1e35, 0.0], [-3e38, 3e38]])  # / 1e-4 would overflow float32
+    torch.manual_seed(0)
+    assert pick_next_token(logits, True, temperature=1e-4).tolist() == [[0], [1]]

@@ -38,6 +38,25 @@ def test_cache_rejects_mismatched_tensors():
         cache.append(torch.randn(2, 2, 1, 4), torch.randn(2, 2, 1, 4))
 
 
+def test_cache_refuses_a_dtype_change_without_reset_and_mixed_dtypes():
+    cache = KVCache()
+    with pytest.raises(TypeError, match="torch.float32 on cpu and torch.float64 on cpu"):
+        cache.append(torch.randn(1, 2, 3, 4), torch.randn(1, 2, 3, 4, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"v must be a floating-point tensor .* got torch.int64"):
+        cache.append(torch.randn(1, 2, 3, 4), torch.zeros(1, 2, 3, 4, dtype=torch.long))
+    with pytest.raises(TypeError, match="got list"):
+        cache.append([0.0], torch.zeros(1, 2, 3, 4))
+    cache.append(torch.randn(1, 2, 3, 4), torch.randn(1, 2, 3, 4))
+    k = torch.randn(1, 2, 1, 4, dtype=torch.float64)
+    with pytest.raises(
+        TypeError, match=r"cache holds torch.float32 on cpu, got k of torch.float64 .*reset\(\)"
+    ):
+        cache.append(k, k)
+    cache.reset()
+    cache.append(k, k)
+    assert len(cache) == 1 and cache.keys.dtype == torch.float64
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("num_kv_heads", [4, 2, 1])
 @pytest.mark.parametrize("rope", [False, True])
