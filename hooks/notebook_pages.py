@@ -11,7 +11,8 @@ Why this hook exists (each fix is silent when it is missing, so tests/docs check
    code from a heading's id). Here headings get Unicode ids, and the TOC is read from the ids the
    page really has. Their permalink is material's ``headerlink``: styled like every other page's,
    and left out of the search index (nbconvert's "¶" was indexed as text).
-3. nbconvert's template loads MathJax from an empty URL: removed (formulas are Unicode).
+3. nbconvert's template loads MathJax from an empty URL: removed. The markdown cells' TeX is
+   typeset at build time by hooks/formulas.py, with the chapters' renderer.
 4. Every notebook page gets "Open in Colab" (built from the one ``repo_url``) and a download link
    for the notebook of the page's own language.
 5. nbconvert gives every figure the alt text "No description has been provided for this image".
@@ -211,6 +212,6 @@ def figure_alts(notebook: Path, language: str) -> list[str]:
     return alts
 
 
-# nbconvert's template loads MathJax from an empty URL (the pages use no LaTeX: formulas are
-# written in Unicode and code), which would be a request that fails.
+# nbconvert's template loads MathJax from an empty URL, which would be a request that fails; the
+# formulas are typeset when the site is built (hooks/formulas.py), so no math script is needed.
 MATHJAX = re.compile(r'<script src="">\s*</script>|<script type="text/x-mathjax-config">.*?</script>', re.S)
