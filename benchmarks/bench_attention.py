@@ -347,7 +347,7 @@ def main():
         "device_name": torch.cuda.get_device_name() if args.device == "cuda" else cpu_model(),
         "cpu_model": cpu_model(),
         "threads": torch.get_num_threads(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "repeats": repeats,
         "quick": args.quick,
     }

@@ -252,7 +252,7 @@ def main() -> None:
         "python": platform.python_version(),
         "cpu_model": cpu_model(),
         "threads": torch.get_num_threads(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "repeats": repeats,
         "quick": args.quick,
         "head_size": HEAD_SIZE,

@@ -25,9 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE_PATHS = ["tests/docs", "tests/browser"]

@@ -16,6 +16,8 @@ Shape legend used in every docstring and shape comment of the package:
 - ``V``: vocabulary size (``vocab_size``)
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from simple_llm.decoder import Decoder
 from simple_llm.feed_forward import FeedForward
 from simple_llm.gpt import GPT, pick_next_token
@@ -27,6 +29,11 @@ from simple_llm.plotting import plot_attention_heads
 from simple_llm.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions, sinusoidal_positions
 from simple_llm.tiled import tiled_attention
 from simple_llm.view import AttentionView, attention_view
+
+try:  # one version number, pyproject.toml's, as the installed package's metadata carries it
+    __version__ = version("simple-llm")
+except PackageNotFoundError:  # imported from a checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "AttentionView",
