@@ -47,7 +47,16 @@ def _as_heads(weights: torch.Tensor | Sequence[torch.Tensor], batch_index: int) 
         raise ValueError(
             f"weights must be (H, T, T), (B, H, T, T) or a list of (B, T, T), got shape {tuple(weights.shape)}"
         )
-    return weights.detach().cpu().float()  # (H, T, T)
+    if weights.numel() == 0:
+        raise ValueError(
+            f"weights must hold at least one head and one token, got shape {tuple(weights.shape)}"
+        )
+    if not weights.is_floating_point():
+        raise TypeError(f"weights must be a floating-point tensor, got dtype {weights.dtype}")
+    weights = weights.detach().cpu().float()  # (H, T, T)
+    if not weights.isfinite().all():
+        raise ValueError("weights must be finite, got NaN or inf")
+    return weights
 
 
 def plot_attention_heads(
@@ -91,6 +100,8 @@ def plot_attention_heads(
     weights = _as_heads(weights, batch_index)  # (H, T, T)
     H, T, _ = weights.shape
     if tokens is not None:
+        if not hasattr(tokens, "__len__"):
+            raise TypeError(f"tokens must be a sequence of T labels (a list), got {tokens!r:.80}")
         tokens = [str(t) for t in tokens]
         if len(tokens) != T:
             raise ValueError(f"tokens has {len(tokens)} labels, expected T={T}")

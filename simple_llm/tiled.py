@@ -50,6 +50,10 @@ def _check_qkv(q: object, k: object, v: object) -> None:
         raise ValueError(
             f"q and k must hold at least one position, got shapes {tuple(q.shape)} and {tuple(k.shape)}"
         )
+    if q.size(-1) == 0:
+        raise ValueError(
+            f"q and k must have head size hs >= 1, got shapes {tuple(q.shape)} and {tuple(k.shape)}"
+        )
 
 
 def tiled_attention(

@@ -232,3 +232,28 @@ def test_the_original_documented_import_line_runs():
 
     mha = Imported(num_heads=8, emb_size=512, head_size=64, max_seq_len=1024)
     assert mha(torch.randn(2, 50, 512)).shape == (2, 50, 512)
+
+
+def test_the_modules_said_to_load_original_checkpoints_are_those_with_a_load_hook():
+    """simple_llm.transformer's docstring and the API page name the same modules: those with a hook."""
+    import re
+    from pathlib import Path
+
+    transformer = importlib.import_module("simple_llm.transformer")
+    hooked = set()
+    for name, make in [
+        ("HeadAttention", lambda: HeadAttention(C, hs, MAX_T)),
+        ("MultiHeadAttention", lambda: MultiHeadAttention(H, C, hs, MAX_T)),
+        ("FeedForward", lambda: FeedForward(C)),
+        ("Decoder", lambda: Decoder(H, C, hs, MAX_T)),
+        ("GPT", lambda: simple_llm.GPT(10, MAX_T, C, H, hs, 1)),
+    ]:
+        if make()._load_state_dict_pre_hooks:
+            hooked.add(name)
+    assert hooked | {"GPT"} == set(transformer.__all__)
+    assert hooked == {"HeadAttention", "MultiHeadAttention", "FeedForward", "Decoder"}
+    said = re.search(r"saved from the original (.*?) loads", transformer.__doc__, re.S).group(1)
+    assert set(re.findall(r"``(\w+)``", said)) == hooked
+    page = (Path(__file__).parents[1] / "docs" / "api.en.md").read_text(encoding="utf-8")
+    said = re.search(r"saved from the original (.*?) loads", page, re.S).group(1)
+    assert set(re.findall(r"`([A-Z]\w+)`", said)) == hooked  # class names, not the key names

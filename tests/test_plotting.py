@@ -116,6 +116,13 @@ def test_figure_renders_every_head_and_label_inside_the_canvas():
         (torch.rand(2, 3, 3), {"vmax": 0.0}, ValueError, r"vmax.*0\.0"),
         (torch.rand(2, 3, 3), {"vmax": float("nan")}, ValueError, "nan"),
         (torch.rand(2, 3, 3), {"vmax": "0.5"}, TypeError, "'0.5'"),
+        (torch.rand(0, 3, 3), {}, ValueError, r"at least one head and one token, got shape \(0, 3, 3\)"),
+        (torch.rand(2, 0, 0), {}, ValueError, r"got shape \(2, 0, 0\)"),
+        (torch.rand(1, 2, 0, 0), {}, ValueError, r"got shape \(2, 0, 0\)"),
+        ([torch.rand(1, 0, 0)], {}, ValueError, r"got shape \(1, 0, 0\)"),
+        (torch.full((1, 2, 2), float("nan")), {}, ValueError, "NaN"),
+        (torch.ones(1, 2, 2, dtype=torch.long), {}, TypeError, "torch.int64"),
+        (torch.rand(2, 3, 3), {"tokens": 3}, TypeError, "got 3"),
     ],
 )
 def test_bad_input(weights, kwargs, error, match):

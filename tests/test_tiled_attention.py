@@ -204,6 +204,7 @@ def test_flags_must_be_bool(name):
         (lambda q, k, v: (q, k, v[..., :2, :]), "same length"),
         (lambda q, k, v: (q, k[:1], v[:1]), "leading dimensions"),
         (lambda q, k, v: (q[..., :0, :], k, v), "at least one position"),
+        (lambda q, k, v: (q[..., :0], k[..., :0], v), r"head size hs >= 1, got shapes \(2, 3, 4, 0\)"),
     ],
 )
 def test_bad_inputs_raise_clear_errors(change, message):
