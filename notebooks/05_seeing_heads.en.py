@@ -24,10 +24,10 @@ if importlib.util.find_spec("simple_llm") is None:
 # %% [markdown]
 # ## The task: two offsets
 #
-# A sequence is T = 12 random tokens from a vocabulary of V = 8. At every position t ≥ 3 the
-# model must name two tokens: x[t − 1] and x[t − 3]. The content does not matter, only the
+# A sequence is $T = 12$ random tokens from a vocabulary of $V = 8$. At every position $t \ge 3$
+# the model must name two tokens: $x_{t-1}$ and $x_{t-3}$. The content does not matter, only the
 # positions do, so the solution is to look exactly 1 and 3 steps back. Positions 0…2 have no
-# answer and are left out of the loss and the scores.
+# answer and are left out of the loss and of the accuracy.
 
 # %%
 import math
@@ -97,10 +97,11 @@ print(tuple(model(x_test).shape))  # (B, T, 2, V)
 # %% [markdown]
 # ## Two measures: accuracy and diagonals
 #
-# Accuracy is the share of right answers at positions t ≥ 3, for each output separately. To
-# describe a head with one number, we average its weight on the diagonal t − k: how much
-# attention query t gives to the token exactly k steps back (over queries t ≥ 3 and all test
-# sequences).
+# Accuracy is the share of right answers at positions $t \ge 3$, for each output separately. To
+# describe a head with one number, we average its weight on the diagonal $t - k$: how much
+# attention query $t$ gives to the token exactly $k$ steps back, over all test sequences and over
+# the queries that have an answer and a key $k$ steps back, $t \ge \max(3, k)$. For $k = 4$ that
+# is $t \ge 4$: query 3 has no key four steps back.
 
 
 # %%
@@ -113,8 +114,11 @@ def accuracy(model, x, mask=None):
 def offset_table(model, x, offsets=range(5)):
     with torch.no_grad():
         w = model.attn.get_attention_weights(model.embed(x))  # (B, H, T, T)
-    t = torch.arange(K, T)
-    return torch.stack([w[:, :, t, t - k].mean(dim=(0, 2)) for k in offsets], dim=1)  # (H, 5)
+    columns = []
+    for k in offsets:
+        t = torch.arange(max(K, k), T)  # queries with an answer whose key t − k exists
+        columns.append(w[:, :, t, t - k].mean(dim=(0, 2)))  # (H,)
+    return torch.stack(columns, dim=1)  # (H, 5)
 
 
 def report(model):
@@ -125,14 +129,16 @@ def report(model):
 
 report(model)
 t = torch.arange(K, T)  # queries with an answer: 3…11
-print("uniform over t + 1 keys would give:", round((1 / (t + 1)).mean().item(), 2))
+uniform = [(1 / (torch.arange(max(K, k), T) + 1)).mean().item() for k in range(5)]  # weight 1 / (t + 1)
+print("uniform over t + 1 keys would give, t − 0…t − 4:", [round(u, 2) for u in uniform])
 
 # %% [markdown]
 # ## The heads before training
 #
-# An untrained layer spreads its attention weights over all allowed keys: query t gives each of
-# its t + 1 keys roughly 1 / (t + 1). No diagonal stands out; in the picture it is a smooth fade
-# from the bright top left corner to the dim bottom row.
+# An untrained layer spreads its attention weights over all allowed keys: query $t$ gives each
+# of its $t + 1$ keys a weight not far from $1/(t+1)$ (the table above: 0.1 to 0.19 where uniform
+# weights would give 0.13 and 0.14). No diagonal stands out; in the picture it is a fade from the
+# bright top left corner, where query 0 sees only itself, to the dim bottom row.
 
 # %%
 sample = x_test[:1]  # (1, T): one test sequence
@@ -200,8 +206,12 @@ print("offset 1: head", owner[0], "| offset 3: head", owner[1])
 # %% [markdown]
 # ## Checking against a hand computation
 #
-# The map is not a picture "from the package" but softmax(Q·Kᵀ / √hs) with the causal mask.
-# Compute it ourselves from `model.attn.qkv` and compare with `get_attention_weights`.
+# The map is not a picture "from the package" but the causal softmax of the scaled scores,
+#
+# $$w = \operatorname{softmax}\!\left(\frac{QK^\top}{\sqrt{\mathrm{hs}}} + M\right),$$
+#
+# where the mask $M$ holds $-\infty$ above the diagonal and 0 elsewhere. Compute it ourselves from
+# `model.attn.qkv` and compare with `get_attention_weights`.
 
 # %%
 with torch.no_grad():
@@ -212,13 +222,13 @@ with torch.no_grad():
     causal = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T)
     by_hand = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)  # (B, H, T, T)
 torch.testing.assert_close(by_hand, w_after)
-print("weights", tuple(by_hand.shape), "match get_attention_weights")  # (B, H, T, T)
+print("weights", tuple(by_hand.shape), "equal get_attention_weights:", torch.allclose(by_hand, w_after))
 
 # %% [markdown]
 # ## Switching a head off
 #
-# The last check is causal: if head h serves offset k, then without it that output must drop to
-# guessing (1 / V ≈ 0.12) while the other stays accurate. A mask of shape (B, H, T, T) from the
+# The last check is causal: if head $h$ serves offset $k$, then without it that output must drop
+# to guessing (chance is $1/V$, that is 0.125) while the other stays accurate. A mask of shape (B, H, T, T) from the
 # [masks chapter](../../chapters/04-masks/) switches a head off: all keys of head h are masked,
 # its rows are fully masked, and its output is zeros.
 
@@ -234,8 +244,8 @@ for h in range(H):
 # ## One head against two
 #
 # Why several heads at all? One softmax gives each query **one** weighted average of the values,
-# and this task asks for two tokens at once, x[t − 1] and x[t − 3]. We train the same model with
-# one head of size 32 instead of two heads of size 16: C = 32 stays, and so does the number of
+# and this task asks for two tokens at once, $x_{t-1}$ and $x_{t-3}$. We train the same model with
+# one head of size 32 instead of two heads of size 16: $C = 32$ stays, and so does the number of
 # parameters. Same data, same seed, same 100 steps.
 
 
@@ -265,19 +275,19 @@ print("H = 1, weight on t − 0…t − 4:", [round(p, 2) for p in offset_table(
 assert acc_one.max() > 0.95 and acc_one.min() < 0.5  # one offset learned, the other not
 
 # %% [markdown]
-# The single head splits its weight between the two offsets (0.42 on t − 1, 0.52 on t − 3) and
-# returns their mix: one average of two value vectors. The linear readout cannot tell which token
-# stood where; only the unequal weights help, so the heavier t − 3 is read back and t − 1 mostly is
-# not. Two heads are two weighted averages per query, one for each offset.
+# The single head splits its weight between the two offsets (0.42 on $t - 1$, 0.52 on $t - 3$)
+# and returns their mix: one average of two value vectors. The linear readout cannot tell which
+# token stood where; only the unequal weights help, so the token at $t - 3$, which has the larger
+# weight, is read back, and the one at $t - 1$ mostly is not. Two heads are two weighted averages
+# per query, one for each offset.
 
 # %% [markdown]
 # ## Without the position embedding
 #
-# Now two heads again, but without `pos`: the model sees only the tokens. Attention by itself
-# cannot tell positions apart: the scores depend on the contents of the query and the key, not on
-# where they stand, so a permutation of the tokens permutes the outputs (attention is
-# permutation-equivariant). With the causal mask query t sees its prefix x[0..t] as a **set**:
-# shuffling the earlier tokens does not change its answer.
+# Now two heads again, but without `pos`: the model sees only the tokens. The scores depend on
+# the contents of the query and the key, not on where they stand. With the causal mask query $t$
+# sees its prefix $x_0, \dots, x_t$ as a **set**: shuffling the earlier tokens does not change its
+# answer.
 
 # %%
 _ = torch.manual_seed(0)
@@ -295,8 +305,8 @@ assert same == [True, False]
 
 # %% [markdown]
 # So the model can at best guess from the set of earlier tokens. The best such guess is the token
-# that occurs most often in x[0..t − 1]; it is right in about a third of the cases, well above the
-# chance level 1 / V, and that is where the model without positions ends up.
+# that occurs most often in $x_0, \dots, x_{t-1}$; it is right in about a third of the cases, well
+# above the chance level $1/V$, and that is where the model without positions ends up.
 
 # %%
 hits = []
@@ -308,6 +318,55 @@ order_blind = torch.tensor(hits).mean(dim=0)  # (2,)
 print("most frequent earlier token, accuracy (t − 1, t − 3):", [round(a, 2) for a in order_blind.tolist()])
 print("chance 1 / V:", round(1 / V, 3))
 assert (acc_blind < order_blind + 0.05).all()  # no better than an order-blind guess
+
+# %% [markdown]
+# ## Unmasked and causal attention without positions
+#
+# Without a mask, attention is *permutation-equivariant*: permute the tokens and the outputs are
+# permuted the same way, nothing else changes. The causal mask breaks that: query $t$ sees
+# $t + 1$ keys, so the same token is diluted more in a longer prefix, and the output still
+# depends on how long the prefix is. We run the attention layer of the model without positions
+# by hand, with and without the causal mask, on two inputs: the test sequence and its random
+# permutation, and a sequence of one token 0 followed by eleven tokens 1.
+
+
+# %%
+def attend(model, tokens, is_causal):
+    """The attention layer of `model`, computed by hand with or without the causal mask."""
+    e = model.embed(tokens)  # (B, T, C)
+    qkv = model.attn.qkv(e).view(tokens.size(0), tokens.size(1), 3, H, hs)  # (B, T, 3, H, hs)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, H, T, hs) each
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=is_causal)  # (B, H, T, hs)
+    return model.attn.proj(y.transpose(1, 2).reshape(tokens.size(0), tokens.size(1), H * hs))  # (B, T, C)
+
+
+perm = torch.randperm(T, generator=torch.Generator().manual_seed(2))  # a permutation of the positions
+ab = torch.tensor([[0] + [1] * (T - 1)])  # (1, T): token 0, then token 1 eleven times
+with torch.no_grad():
+    torch.testing.assert_close(attend(no_positions, last, True), no_positions.attn(no_positions.embed(last)))
+    permuted = [
+        torch.allclose(attend(no_positions, last[:, perm], c), attend(no_positions, last, c)[:, perm])
+        for c in (False, True)
+    ]
+    spread = [
+        (attend(no_positions, ab, c)[0, 1:] - attend(no_positions, ab, c)[0, 1]).abs().max().item()
+        for c in (False, True)
+    ]
+print("permuting the tokens permutes the outputs (unmasked / causal):", permuted)
+print(
+    "positions 1…11, all token 1: largest difference of their outputs (unmasked / causal):",
+    [round(d, 3) for d in spread],
+)
+assert permuted == [True, False] and spread[0] < 1e-9 < 0.01 < spread[1]
+
+# %% [markdown]
+# Without the mask the eleven equal tokens get eleven equal outputs; with the causal mask they
+# differ, because each sees a different number of tokens 1 beside the one token 0. A causal model
+# without positions can therefore sense the length of its prefix, and deeper causal models
+# without any position encoding learn positional information from it (Haviv et al., 2022,
+# "Transformer Language Models without Positional Encodings Still Learn Positional
+# Information"). What one layer cannot do on this task is tell which token stood exactly $k$
+# steps back: for that it needs the position embedding.
 
 # %% [markdown]
 # ## Summary
