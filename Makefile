@@ -36,6 +36,8 @@ browser:
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint .github/workflows/*.yml
+	$(VENV)/bin/zizmor --offline --quiet .github/
 
 # The checks run as two pytest processes side by side (scripts/run_tests.py says how they split).
 test: setup browser lint
