@@ -2,7 +2,7 @@
 # # One attention head: the notebook
 #
 # The notebook of the chapter ["One attention head"](../../chapters/02-one-head/). In the [first
-# chapter](../../chapters/01-attention/) we built softmax(Q·Kᵀ / √hs)·V step by step; here the
+# chapter](../../chapters/01-attention/) we built $\operatorname{softmax}(QK^\top/\sqrt{\mathrm{hs}})\,V$ step by step; here the
 # same formula becomes the module `simple_llm.HeadAttention` with a causal mask.
 #
 # Shape legend: **B** batch, **T** sequence length, **C** embedding size (`emb_size`),
@@ -45,7 +45,7 @@ for name, param in head.named_parameters():
 # %% [markdown]
 # ## The causal mask: a lower triangle
 #
-# Token t may look at itself and at every token before it, but no further. For T = 5 this is the
+# Token $t$ may look at itself and at every token before it, but no further. For $T = 5$ this is the
 # lower triangle of a matrix of ones, `torch.tril`: a row is a query, a column is a key, 1 means
 # "may attend".
 
@@ -57,10 +57,10 @@ for t, row in enumerate(mask.tolist()):
 print(tuple(mask.shape))  # (T, T)
 
 # %% [markdown]
-# ## −∞ before softmax
+# ## Minus infinity before softmax
 #
-# Forbidden scores are replaced by −∞ **before** softmax: exp(−∞) = 0, so the weight of a future
-# token is exactly 0, and the remaining weights of the row still sum to 1.
+# Forbidden scores are replaced by $-\infty$ **before** softmax: $e^{-\infty} = 0$, so the weight
+# of a future token is exactly 0, and the remaining weights of the row still sum to 1.
 
 # %%
 _ = torch.manual_seed(0)
@@ -73,18 +73,21 @@ for t, row in enumerate((weights > 0).int().tolist()):
 print("row sums:", [round(s, 3) for s in weights.sum(dim=-1).tolist()])
 
 # %% [markdown]
-# A common mistake is to fill the future with zero instead of −∞. Zero is an ordinary score:
-# exp(0) = 1, and future tokens get a sizeable weight.
+# A common mistake is to fill the future with zero instead of $-\infty$. Zero is an ordinary
+# score: $e^0 = 1$, and future tokens get a sizeable weight. Another one is to multiply the
+# weights by the mask after softmax: the future is gone, but the rows no longer sum to 1.
 
 # %%
 wrong = scores.masked_fill(mask == 0, 0.0).softmax(dim=-1)  # (T, T)
 print("weight of the future for query 0:", round(wrong[0, 1:].sum().item(), 3))
 print("weight of the future for query 0 with −∞:", round(weights[0, 1:].sum().item(), 3))
+after = scores.softmax(dim=-1) * mask  # (T, T): the mask applied after softmax
+print("row sums, mask after softmax:", [round(s, 3) for s in after.sum(dim=-1).tolist()])
 
 # %% [markdown]
 # ## The head by hand, checked against the package
 #
-# We build the head from its own projections: scores, the 1/√hs scale, the mask, softmax over
+# We build the head from its own projections: scores, the scale $1/\sqrt{\mathrm{hs}}$, the mask, softmax over
 # the keys, a weighted sum of values. The output and the weights must equal `head(x)` and
 # `head.get_attention_weights(x)`.
 
@@ -110,8 +113,8 @@ print(
 # %% [markdown]
 # ## Causality in action
 #
-# Replace token t + 1 with another one. The outputs at positions 0…t must not move by a single
-# bit: their queries simply do not see position t + 1.
+# Replace token $t + 1$ with another one. The outputs at positions $0, \dots, t$ must not move by
+# a single bit: their queries simply do not see position $t + 1$.
 
 # %%
 t = 2
@@ -126,9 +129,9 @@ print("position moved:", moved.tolist())
 # ## The get_attention_weights method
 #
 # Besides `forward`, the head keeps a method from the original project's API:
-# `get_attention_weights(x)` returns the weights (B, T, T); row t is how query t spreads its
-# attention over the keys. Both methods take an optional `mask` argument (a padding mask); the
-# causal mask is always applied.
+# `get_attention_weights(x)` returns the weights (B, T, T); row $t$ is how query $t$ spreads its
+# attention over the keys. Both methods take an optional `mask` argument (padding or any other
+# pattern, chapter 4); the causal mask is always applied on top of it.
 
 # %%
 w = head.get_attention_weights(x)  # (B, T, T)
@@ -142,7 +145,7 @@ print("first row:", [round(p, 3) for p in w[0, 0].tolist()])  # query 0 sees onl
 # Let us draw the weights for a short sentence. Nothing is trained here: the "word embeddings"
 # are random vectors, so the numbers themselves mean nothing. What shows is the shape: everything
 # above the diagonal is zero. `plot_attention_heads` expects (H, T, T); one head's weights
-# (1, T, T) are H = 1.
+# (1, T, T) are $H = 1$.
 #
 # Row 0 always holds a single weight of 1.0 (the first token sees only itself). On a colour scale
 # from 0 to 1 it would leave the other rows dark, so the scale stops at the largest weight outside
@@ -178,6 +181,6 @@ except ValueError as error:
 # %% [markdown]
 # ## Summary
 #
-# A head is three projections, scores (B, T, T), the causal mask with −∞ above the diagonal,
+# A head is three projections, scores (B, T, T), the causal mask with $-\infty$ above the diagonal,
 # softmax over the keys and a weighted sum of values (B, T, hs). Next:
 # [multi-head attention](../../chapters/03-multi-head/), several heads in parallel.
