@@ -1,9 +1,9 @@
 # %% [markdown]
 # # Внимание с нуля: блокнот
 #
-# Блокнот к главе [«Внимание с нуля»](../../chapters/01-attention/). Соберём масштабированное
-# скалярное произведение по шагам, проверим каждую форму и в конце сверим результат с
-# `simple_llm.HeadAttention`.
+# Блокнот к главе [«Внимание с нуля»](../../chapters/01-attention/). Соберём по шагам внимание
+# на основе масштабированного скалярного произведения, проверим каждую форму и в конце сверим
+# результат с `simple_llm.HeadAttention`.
 #
 # Обозначения форм (те же, что в пакете): **B** — батч, **T** — длина последовательности,
 # **C** — размер эмбеддинга (`emb_size`), **hs** — размер головы (`head_size`).
@@ -25,7 +25,7 @@ if importlib.util.find_spec("simple_llm") is None:
 #
 # Вход `x` — батч из B последовательностей по T эмбеддингов размера C. Запросы, ключи и
 # значения — три разные линейные проекции **одного и того же** `x` в пространство размера hs.
-# Считаем в float64. Его ошибка округления — около 1e-16 от величины (у float32 — около 1e-7),
+# Считаем в float64. Его ошибка округления — около $10^{-16}$ от величины (у float32 — около $10^{-7}$),
 # поэтому при сверке с пакетом хватает допусков примерно на девять порядков строже, чем нужны
 # для float32, и настоящая ошибка не спрячется в шуме округления. Совсем без допуска сравнивать всё
 # же нельзя: две правильные программы, складывающие в разном порядке, расходятся в последних битах.
@@ -51,10 +51,10 @@ print("x:", tuple(x.shape))  # (B, T, C)
 print("q, k, v:", tuple(q.shape), tuple(k.shape), tuple(v.shape))  # (B, T, hs) каждая
 
 # %% [markdown]
-# На странице написано `Q = x·Wq`: вектор-строка `x` умножается на матрицу `Wq` формы `(C, hs)`,
+# На странице написано $Q = xW_q$: вектор-строка $x$ умножается на матрицу $W_q$ формы `(C, hs)`,
 # смещения в формулах опущены. `nn.Linear(C, hs)` хранит вес наоборот, в форме `(hs, C)`, и
-# считает `x·Wᵀ + b`. Значит, `Wq` со страницы — это `q_proj.weight.T`, а слой ещё прибавляет
-# смещение `q_proj.bias`. `finfo(...).eps` — шаг округления типа данных около 1.
+# считает $xW^\top + b$. Значит, $W_q$ со страницы — это `q_proj.weight.T` (ниже `Wq`), а слой
+# ещё прибавляет смещение `q_proj.bias`. `finfo(...).eps` — шаг округления типа данных около 1.
 
 # %%
 Wq = q_proj.weight.T  # (C, hs): Wq со страницы
@@ -62,13 +62,13 @@ print(
     "q_proj.weight:", tuple(q_proj.weight.shape), "Wq = q_proj.weight.T:", tuple(Wq.shape)
 )  # (hs, C), (C, hs)
 torch.testing.assert_close(q, x @ Wq + q_proj.bias)
-print("q_proj(x) == x @ Wq + q_proj.bias:", True)
+print("q_proj(x) == x @ Wq + q_proj.bias:", torch.allclose(q, x @ Wq + q_proj.bias))
 print("eps float64:", torch.finfo(torch.float64).eps, "| eps float32:", torch.finfo(torch.float32).eps)
 
 # %% [markdown]
-# ## Оценки внимания Q·Kᵀ
+# ## Оценки внимания
 #
-# Оценка `scores[b, i, j]` — скалярное произведение запроса токена i и ключа токена j.
+# Оценка `scores[b, i, j]` — скалярное произведение запроса токена $i$ и ключа токена $j$.
 # Все пары сразу даёт одно матричное умножение на транспонированные ключи.
 
 # %%
@@ -77,14 +77,15 @@ scores = q @ kT  # (B, T, T)
 print("scores:", tuple(scores.shape))  # (B, T, T): строка — запрос, столбец — ключ
 by_hand = (q[0, 1] * k[0, 3]).sum()  # запрос 1 и ключ 3 в первом элементе батча
 torch.testing.assert_close(scores[0, 1, 3], by_hand)
-print("scores[0, 1, 3] = q[0, 1] · k[0, 3]: да")
+print("scores[0, 1, 3] == q[0, 1] · k[0, 3]:", torch.allclose(scores[0, 1, 3], by_hand))
 
 # %% [markdown]
-# ## Зачем делить на √hs
+# ## Зачем масштабировать оценки
 #
-# Если компоненты запроса и ключа независимы, со средним 0 и дисперсией 1, то q·k — сумма hs
-# таких произведений, и её дисперсия равна hs. Проверим на настоящих тензорах: дисперсия растёт
-# вместе с hs, а после деления на √hs остаётся около 1.
+# Если компоненты запроса и ключа независимы, со средним 0 и дисперсией 1, то $q \cdot k$ — сумма
+# $\mathrm{hs}$ таких произведений, и её дисперсия равна $\mathrm{hs}$. Проверим на настоящих
+# тензорах: дисперсия растёт вместе с $\mathrm{hs}$, а после деления на $\sqrt{\mathrm{hs}}$ остаётся
+# около 1.
 
 # %%
 _ = torch.manual_seed(0)
@@ -96,47 +97,79 @@ for size in (4, 16, 64, 256):
     print(f"{size:>4} | {dots.var().item():13.1f} | {(dots / math.sqrt(size)).var().item():19.2f}")
 
 # %% [markdown]
-# Чем плохи большие оценки? Softmax от них почти «one-hot»: один вес около 1, остальные около 0.
-# Производная softmax — матрица Якоби J = diag(p) − p·pᵀ, и у почти one-hot строки она почти
-# нулевая: градиент до Q и K не доходит. Посчитаем средний максимальный вес строки и норму J
-# для строк из T = 16 оценок, без масштаба и с ним.
+# Чем плохи большие оценки? Softmax от них почти one-hot: один вес около 1, остальные около 0.
+# Производная softmax — матрица Якоби $J = \operatorname{diag}(p) - pp^\top$, и у почти one-hot
+# строки она почти нулевая. Но до запроса доходит не сам $J$. Для оценок $s = Kq/\sqrt{\mathrm{hs}}$
+# одного запроса $q$ по ключам $K$ его строки
+#
+# $$\frac{\partial p}{\partial q} = \frac{1}{\sqrt{\mathrm{hs}}}\,JK,$$
+#
+# а без масштаба множителя $1/\sqrt{\mathrm{hs}}$ нет, и ключи, длина которых растёт как
+# $\sqrt{\mathrm{hs}}$, умножают $J$ в полную величину. Измерим на строках из $T = 16$ оценок, без
+# масштаба и с ним: средний максимальный вес строки, среднюю норму $J$ и норму
+# $\partial p/\partial q$ (фробениусову) — её медиану и среднее по 500 строкам.
 
 
 # %%
 def saturation(size, scale, rows=500, length=16):
-    """Средний максимальный вес и средняя норма якобиана softmax по строкам оценок."""
+    """По каждой строке оценок: максимальный вес, норма якобиана softmax, норма dp/dq."""
     qs, ks = torch.randn(rows, size), torch.randn(rows, length, size)
-    logits = (ks @ qs.unsqueeze(-1)).squeeze(-1)  # (rows, length)
-    p = (logits / math.sqrt(size) if scale else logits).softmax(dim=-1)  # (rows, length)
+    factor = 1 / math.sqrt(size) if scale else 1.0
+    p = ((ks @ qs.unsqueeze(-1)).squeeze(-1) * factor).softmax(dim=-1)  # (rows, length)
     jac = torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)  # (rows, length, length)
-    return p.amax(dim=-1).mean().item(), torch.linalg.matrix_norm(jac).mean().item()
+    dp_dq = jac @ ks * factor  # (rows, length, size): цепное правило через s = K·q·factor
+    return p.amax(dim=-1), torch.linalg.matrix_norm(jac), torch.linalg.matrix_norm(dp_dq)  # (rows,) каждый
 
 
 _ = torch.manual_seed(0)
 sizes = [2**i for i in range(11)]  # hs = 1 … 1024
 raw = [saturation(s, scale=False) for s in sizes]
 scaled = [saturation(s, scale=True) for s in sizes]
+shown = (4, 16, 64, 256, 512, 1024)
 print("  hs | макс. вес без | с масштабом | норма J без | с масштабом")
-for s, (m0, j0), (m1, j1) in zip(sizes, raw, scaled):
-    if s in (4, 16, 64, 256, 1024):
-        print(f"{s:>4} | {m0:13.3f} | {m1:11.3f} | {j0:11.3f} | {j1:11.3f}")
+for s, (m0, j0, _), (m1, j1, _) in zip(sizes, raw, scaled):
+    if s in shown:
+        print(f"{s:>4} | {m0.mean():13.3f} | {m1.mean():11.3f} | {j0.mean():11.3f} | {j1.mean():11.3f}")
+print()
+print("  hs | норма dp/dq без: медиана | среднее | доля < 0,001 | с масштабом: медиана | среднее")
+for s, (_, _, g0), (_, _, g1) in zip(sizes, raw, scaled):
+    if s in shown:
+        share = (g0 < 1e-3).double().mean()
+        print(
+            f"{s:>4} | {g0.median():24.4f} | {g0.mean():7.2f} | {share:12.2f} | "
+            f"{g1.median():19.2f} | {g1.mean():7.2f}"
+        )
 
 # %% [markdown]
-# Те же числа на графике: без масштаба с ростом hs максимальный вес ползёт к 1, а норма
-# якобиана — к 0; с делением на √hs обе кривые стоят на месте.
+# Без масштаба градиент не просто исчезает. Медиана сначала немного растёт (до $\mathrm{hs} = 16$),
+# а к $\mathrm{hs} = 1024$ падает до 0,0008, и у половины строк норма меньше 0,001: в большинстве
+# строк один ключ забирает весь вес, и запросу почти ничего не достаётся. А среднее растёт: в
+# редких строках, где два ключа почти равны, $\partial p/\partial q$ велик. Градиент
+# сосредоточен в немногих запросах. С масштабом медиана и среднее держатся вместе, около 0,3, при
+# любом размере головы.
+#
+# Те же числа на графике (третий — в логарифмическом масштабе).
 
 # %%
-# Один график под другим: читается и на телефоне.
-fig, axes = plt.subplots(2, 1, figsize=(5.8, 6.4), layout="constrained")
-for ax, column, name in zip(axes, (0, 1), ("Максимальный вес строки", "Норма якобиана softmax")):
-    ax.plot(sizes, [r[column] for r in raw], "o-", label="q·k")
-    ax.plot(sizes, [r[column] for r in scaled], "s-", label="q·k / √hs")
+# Графики один под другим: читаются и на телефоне.
+fig, axes = plt.subplots(3, 1, figsize=(5.8, 9.4), layout="constrained")
+for ax, column, name in zip(axes[:2], (0, 1), ("Максимальный вес строки", "Норма якобиана softmax")):
+    ax.plot(sizes, [r[column].mean() for r in raw], "o-", label="q·k")
+    ax.plot(sizes, [r[column].mean() for r in scaled], "s-", label="q·k / √hs")
+    ax.set_ylabel("среднее по 500 строкам")
+    ax.set_title(name)
+ax = axes[2]
+for rows, marker, name in ((raw, "o", "q·k"), (scaled, "s", "q·k / √hs")):
+    ax.plot(sizes, [r[2].median() for r in rows], marker + "-", label=f"медиана, {name}")
+    ax.plot(sizes, [r[2].mean() for r in rows], marker + "--", label=f"среднее, {name}")
+ax.set_yscale("log")
+ax.set_ylabel("по 500 строкам")
+ax.set_title("Норма dp/dq — градиент, который доходит до запроса")
+for ax in axes:
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes[::2], [str(s) for s in sizes[::2]])
     ax.set_xlabel("размер головы hs")
-    ax.set_ylabel("среднее по 500 строкам")
-    ax.set_title(name)
-    ax.legend()
+    ax.legend(fontsize=8)
 fig.suptitle("Softmax без масштаба насыщается")
 plt.show()
 
@@ -153,8 +186,8 @@ torch.testing.assert_close(weights.sum(dim=-1), torch.ones(B, T))
 print("суммы строк:", [round(s, 3) for s in weights[0].sum(dim=-1).tolist()])
 
 # %% [markdown]
-# Типичная ошибка — softmax по оси запросов (`dim=-2` или `dim=1`): тогда в 1 складываются
-# столбцы, а у строк суммы произвольные, и запрос «раздаёт» не единицу внимания.
+# Типичная ошибка — softmax по оси запросов (`dim=-2` или `dim=1`): тогда в сумме 1 дают
+# столбцы, суммы строк произвольны, и запрос раздаёт уже не ровно единицу внимания.
 
 # %%
 wrong = (scores / math.sqrt(hs)).softmax(dim=1)  # (B, T, T), но нормированы столбцы
@@ -164,21 +197,24 @@ print("суммы столбцов:", [round(s, 3) for s in wrong[0].sum(dim=-2)
 # %% [markdown]
 # ## Взвешенная сумма значений
 #
-# Выход для токена i — сумма значений всех токенов с весами из строки i:
-# `out[b, i] = Σⱼ weights[b, i, j] · v[b, j]`. Матрично это `weights @ v`.
+# Выход для токена $i$ — сумма значений всех токенов с весами из строки $i$:
+#
+# $$\text{out}_{b,i} = \sum_j \text{weights}_{b,i,j}\, v_{b,j}.$$
+#
+# В матричной записи это `weights @ v`.
 
 # %%
 out = weights @ v  # (B, T, T) @ (B, T, hs) -> (B, T, hs)
 print("out:", tuple(out.shape))  # (B, T, hs)
 by_hand = sum(weights[0, 2, j] * v[0, j] for j in range(T))  # токен 2, первый элемент батча
 torch.testing.assert_close(out[0, 2], by_hand)
-print("out[0, 2] = Σⱼ weights[0, 2, j] · v[0, j]: да")
+print("out[0, 2] == Σ_j weights[0, 2, j] · v[0, j]:", torch.allclose(out[0, 2], by_hand))
 
 # %% [markdown]
 # ## Каузальная версия
 #
-# В языковой модели токен не должен видеть будущее: запросу i доступны только ключи j ≤ i.
-# Оценки над диагональю заменяем на −∞ до softmax, и их веса становятся ровно 0.
+# В языковой модели токен не должен видеть будущее: запросу $i$ доступны только ключи $j \le i$.
+# Оценки над диагональю заменяем на $-\infty$ до softmax, и их веса становятся ровно 0.
 # Подробно маска разобрана в следующей главе.
 
 # %%
@@ -202,7 +238,8 @@ head.k_proj.load_state_dict(k_proj.state_dict())
 head.v_proj.load_state_dict(v_proj.state_dict())
 torch.testing.assert_close(head(x), causal_out)
 torch.testing.assert_close(head.get_attention_weights(x), causal_weights)
-print("HeadAttention:", tuple(head(x).shape), "— совпадает с ручной версией")  # (B, T, hs)
+same = torch.allclose(head(x), causal_out) and torch.allclose(head.get_attention_weights(x), causal_weights)
+print("HeadAttention:", tuple(head(x).shape), "— совпадает с ручной версией:", same)  # (B, T, hs)
 
 # %% [markdown]
 # ## Самовнимание и перекрёстное внимание
@@ -232,7 +269,7 @@ print(
 # %% [markdown]
 # ## Итог
 #
-# softmax(Q·Kᵀ / √hs)·V: три проекции одного входа, оценки (B, T, T), масштаб 1/√hs против
+# $\operatorname{softmax}(QK^\top/\sqrt{\mathrm{hs}})\,V$: три проекции одного входа, оценки (B, T, T), масштаб $1/\sqrt{\mathrm{hs}}$ против
 # насыщения softmax, нормировка по оси ключей, взвешенная сумма значений (B, T, hs).
 # Дальше — [одна голова внимания](../../chapters/02-one-head/) как модуль: маска, каузальность,
 # карта весов.
