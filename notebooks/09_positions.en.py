@@ -3,8 +3,9 @@
 #
 # The notebook of the chapter ["Positions"](../../chapters/09-positions/). We show that attention
 # without positions cannot tell the order of the tokens before the query, watch the task of
-# chapter 5 fail without positions, then give the model learned, sinusoidal and rotary positions
-# and check the property of rotary positions that matters: scores depend only on the distance.
+# chapter 5 fail without positions, then give the model learned, sinusoidal and rotary positions,
+# check the property of rotary positions that matters (scores depend only on the distance) and
+# measure how a rotary score fades with that distance.
 #
 # Shape legend: **B** batch, **T** sequence length, **C** embedding size (`emb_size`), **H**
 # number of heads (`num_heads`), **hs** head size (`head_size`), **V** vocabulary size.
@@ -24,9 +25,10 @@ if importlib.util.find_spec("simple_llm") is None:
 # %% [markdown]
 # ## Attention does not see the order
 #
-# Query t takes a weighted mean of the values of keys 0…t, and the weights depend only on the
-# contents of the query and of each key. Shuffle the tokens before position t, and the output at
-# t does not move: for attention, the past is a bag of tokens, not a sequence.
+# Query $t$ takes a weighted mean of the values of keys $0,\dots,t$. The score of a key depends on
+# the query and on that key only; the softmax then normalises the scores over all the keys, and
+# neither step looks at where a key stands. Shuffle the tokens before position $t$, and the output
+# at $t$ does not move: for one attention layer, the past is a bag of tokens, not a sequence.
 
 # %%
 import math
@@ -56,7 +58,7 @@ assert diff_last < 1e-12
 # ## The task of chapter 5 without positions
 #
 # The same task as in the chapter ["Seeing the heads"](../../chapters/05-seeing-heads/): 12 random
-# tokens from a vocabulary of 8; at every t ≥ 3 the model must name x[t − 1] and x[t − 3]. The
+# tokens from a vocabulary of 8; at every $t \ge 3$ the model must name $x_{t-1}$ and $x_{t-3}$. The
 # model is the same (an embedding, one attention layer with a residual connection, a linear head),
 # and the way it learns positions is a parameter: `"none"`, `"learned"`, `"sinusoidal"` or
 # `"rope"`.
@@ -131,9 +133,14 @@ assert (acc_learned > 0.95).all()
 # %% [markdown]
 # ## Sinusoidal positions
 #
-# Vaswani et al. (2017) add fixed vectors: coordinate pair (2i, 2i + 1) of position p holds
-# sin(p·ωᵢ) and cos(p·ωᵢ), with ωᵢ = 10000^(−2i/C). The first pairs turn fast, the last ones
-# slowly: every position gets its own combination of phases, and nothing has to be learned.
+# Vaswani et al. (2017) add fixed vectors: the coordinate pair $(2i, 2i+1)$ of position $p$ holds
+#
+# $$
+# \mathrm{PE}_{p,\,2i} = \sin(p\,\omega_i), \qquad \mathrm{PE}_{p,\,2i+1} = \cos(p\,\omega_i), \qquad \omega_i = 10000^{-2i/C}.
+# $$
+#
+# The first pairs turn fast, the last ones slowly: every position gets its own combination of
+# phases, and nothing has to be learned.
 
 # %%
 pe = simple_llm.sinusoidal_positions(64, 16)  # (T, C)
@@ -145,7 +152,7 @@ fig, (left, right) = plt.subplots(2, 1, figsize=(5, 5), layout="constrained")
 for pair in (0, 2, 4):
     left.plot(pe[:, 2 * pair].numpy(), label=f"sin, pair {pair}")
 left.set(xlabel="position p", title="Three coordinates")
-left.legend(fontsize=8)
+left.legend(fontsize=10)
 right.imshow(pe.T.numpy(), aspect="auto", cmap="RdBu", vmin=-1, vmax=1)
 right.set(xlabel="position p", ylabel="coordinate", title="All 16 coordinates")
 plt.close(fig)
@@ -160,9 +167,19 @@ assert (acc_sin > 0.95).all()
 # ## Rotary positions
 #
 # RoPE (Su et al., 2021) adds nothing to the tokens. Inside attention it rotates every query and
-# every key by an angle proportional to its position: the pair of coordinates (i, i + hs/2) turns
-# by p·θᵢ, θᵢ = 10000^(−2i/hs). We use the `rotate_half` convention of GPT-NeoX and Hugging Face.
-# The picture shows one pair of a query: the same vector at positions 0…7.
+# every key by an angle proportional to its position $p$: in the `rotate_half` convention of
+# GPT-NeoX and Hugging Face, which we use, the pair of coordinates $(i, i + \mathrm{hs}/2)$ turns by
+# $p\,\theta_i$,
+#
+# $$
+# \begin{pmatrix} x'_i \\ x'_{i+\mathrm{hs}/2} \end{pmatrix}
+# = \begin{pmatrix} \cos p\theta_i & -\sin p\theta_i \\ \sin p\theta_i & \cos p\theta_i \end{pmatrix}
+# \begin{pmatrix} x_i \\ x_{i+\mathrm{hs}/2} \end{pmatrix},
+# \qquad \theta_i = \mathrm{base}^{-2i/\mathrm{hs}}, \quad i = 0, \dots, \mathrm{hs}/2 - 1,
+# $$
+#
+# with $\mathrm{base} = 10000$ by default. The picture shows one pair of a query: the same vector at
+# positions 0…7.
 
 # %%
 rope = simple_llm.RotaryEmbedding(head_size=2, base=4.0)  # one pair, θ = 1: one radian per position
@@ -180,10 +197,15 @@ fig
 # %% [markdown]
 # ## Scores depend only on the distance
 #
-# A rotation by a followed by the transposed rotation by b is a rotation by a − b. So the score
-# of a query at position p and a key at position s, rotated(q, p) · rotated(k, s), depends on p − s
-# only. Check: the same pair of vectors, the key at positions 0, 10 and 100, the query 0…3 steps
-# after it.
+# Write $R(\alpha)$ for the rotation of every pair by its angle. The transpose of a rotation is the
+# rotation back, so the score of a query at position $p$ and a key at position $s$ is
+#
+# $$
+# \big(R(p\theta)\,q\big)^\top R(s\theta)\,k = q^\top R(p\theta)^\top R(s\theta)\,k = q^\top R\big((s - p)\,\theta\big)\,k,
+# $$
+#
+# a function of $p - s$ only. Check: the same pair of vectors, the key at positions 0, 10 and 100,
+# the query 0…3 steps after it.
 
 # %%
 rope = simple_llm.RotaryEmbedding(head_size=8)
@@ -202,7 +224,7 @@ for offset in range(4):
 # %% [markdown]
 # ## The other convention
 #
-# The RoFormer and Meta code pairs neighbouring coordinates (2i, 2i + 1) and writes the rotation
+# The RoFormer and Meta code pairs neighbouring coordinates $(2i, 2i+1)$ and writes the rotation
 # as a product of complex numbers. It is the same rotation applied to other coordinates: reorder
 # the query and key rows of each head as [0, 2, 4, …, 1, 3, 5, …], and the attention is equal.
 
@@ -221,23 +243,82 @@ order = torch.cat([torch.arange(0, 8, 2), torch.arange(1, 8, 2)])  # [0, 2, 4, 6
 meta = rope_interleaved(qs) @ rope_interleaved(ks).T  # (T, T)
 ours = rope(qs[:, order]) @ rope(ks[:, order]).T  # (T, T)
 torch.testing.assert_close(ours, meta)
-print("interleaved == rotate_half after reordering:", True)
+print("interleaved == rotate_half after reordering (to 1e-12):", (ours - meta).abs().max().item() < 1e-12)
+
+# %% [markdown]
+# ## The score fades with the distance
+#
+# Su et al. point out a second property: the farther apart a query and a key stand, the smaller
+# their score tends to be, even when they carry the same vector. Take $q = k$, all ones, in a head
+# of Llama's size ($\mathrm{hs} = 128$, $\mathrm{base} = 10000$): each pair contributes
+# $2\cos\big((p - s)\,\theta_i\big)$, and the fast pairs stop agreeing first. A random $q = k$ gives the
+# same curve on average.
+
+# %%
+rope128 = simple_llm.RotaryEmbedding(head_size=128)  # Llama-7B's head size and base
+u = rope128(torch.ones(4097, 128))  # (T, hs): the same vector at positions 0..4096
+decay = (u @ u[0]) / 128  # (T,): score of position d against position 0, divided by hs
+print(
+    "score / hs at distance 0, 10, 100, 1000, 4000:",
+    [round(decay[d].item(), 2) for d in (0, 10, 100, 1000, 4000)],
+)
+bands = [decay[a:b].abs().mean().item() for a, b in ((1, 10), (10, 100), (100, 1000), (1000, 4097))]
+print("mean |score| / hs at distances 1–9, 10–99, 100–999, 1000–4096:", [round(b, 2) for b in bands])
+assert bands == sorted(bands, reverse=True)
+fig, ax = plt.subplots(figsize=(5, 3.2), layout="constrained")
+ax.plot(range(1, 4097), decay[1:].numpy(), linewidth=1)
+ax.axhline(0, color="grey", linewidth=0.8)
+ax.set(
+    xscale="log",
+    xlabel="distance p − s",
+    ylabel="score / hs",
+    title="RoPE: the same vector at a growing distance",
+)
+plt.close(fig)
+fig
 
 # %% [markdown]
 # ## The task with rotary positions
 #
-# Rotary positions enter only through the scores, and that is enough here: each head learns to
-# find the key exactly k steps back.
+# Rotary positions enter only through the scores, and that is enough here. How do the heads use
+# them? For each head we measure its mean weight on the two keys the task asks for, $t - 1$ and
+# $t - 3$, and compare with the model with learned positions.
+
 
 # %%
-_, acc_rope = train("rope")
+def weight_on_targets(model, x):
+    h = model.tok(x)  # (B, T, C)
+    if model.positions == "learned":
+        h = h + model.pos(x.size(1))  # (B, T, C)
+    with torch.no_grad():
+        w = model.attn.get_attention_weights(h)  # (B, H, T, T)
+    t = torch.arange(K, x.size(1))
+    return torch.stack([w[:, :, t, t - k].mean(dim=(0, 2)) for k in OFFSETS], dim=-1)  # (H, 2)
+
+
+model_rope, acc_rope = train("rope")
 print("rotary positions, accuracy (t − 1, t − 3):", [round(a, 2) for a in acc_rope.tolist()])
 assert (acc_rope > 0.95).all()
+for name, model in (("learned", model_learned), ("rotary", model_rope)):
+    on = weight_on_targets(model, x_test)  # (H, 2)
+    print(
+        f"{name}: weight of heads 0, 1 on keys (t − 1, t − 3):",
+        [[round(v, 2) for v in row] for row in on.tolist()],
+    )
+sharp = weight_on_targets(model_learned, x_test)  # (H, 2)
+spread = weight_on_targets(model_rope, x_test)  # (H, 2)
+assert (sharp.max(dim=1).values > 0.95).all() and (spread.max() < 0.5).item()
+
+# %% [markdown]
+# With learned positions each head finds its key: one puts almost all its weight on $t - 1$, the
+# other on $t - 3$. With rotary positions neither does: each head leans towards one of the two keys
+# but spreads its weight over several, and the linear head still reads both tokens out of the two
+# mixtures. Accuracy 1 does not need a sharp head.
 
 # %% [markdown]
 # ## Summary
 #
-# Without positions, attention sees the past as a bag of tokens and fails the task; learned,
-# sinusoidal and rotary positions all fix it. Rotary positions make the scores depend on the
-# distance only, which the next chapter needs: [generation and the KV
+# Without positions, one attention layer sees the past as a bag of tokens and fails the task;
+# learned, sinusoidal and rotary positions all fix it. Rotary positions make the scores depend on
+# the distance only, and a score tends to fade as the distance grows. Next: [generation and the KV
 # cache](../../chapters/10-generation/).
