@@ -25,7 +25,7 @@ if importlib.util.find_spec("simple_llm") is None:
 # %% [markdown]
 # ## Sizes and input
 #
-# Two sequences of 6 tokens, `C = 16`, 4 heads of 4. Everything in float64 so that we can compare
+# Two sequences of 6 tokens, $C = 16$, 4 heads of 4. Everything in float64 so that we can compare
 # with a tight tolerance. Dropout is 0 everywhere: we compare deterministic computations.
 
 # %%
@@ -42,8 +42,8 @@ print(tuple(x.shape))  # (B, T, C)
 # %% [markdown]
 # ## The feed-forward network
 #
-# `FeedForward` works on every position separately: it expands `C → 4·C` (`up`), applies ReLU,
-# shrinks back `4·C → C` (`down`) and applies dropout. `nn.Linear` stores its weight as
+# `FeedForward` works on every position separately: it expands $C \to 4C$ (`up`), applies ReLU,
+# shrinks back $4C \to C$ (`down`) and applies dropout. `nn.Linear` stores its weight as
 # `(out_features, in_features)`.
 
 # %%
@@ -55,7 +55,9 @@ print("ff(x):", tuple(ff(x).shape))  # (B, T, C)
 # %% [markdown]
 # ### The same network by hand
 #
-# `y = W₂·relu(W₁·x + b₁) + b₂`, where `W₁, b₁` are `up` and `W₂, b₂` are `down`.
+# $$y = W_2 \operatorname{ReLU}(W_1 x + b_1) + b_2,$$
+#
+# where $W_1, b_1$ are `up` and $W_2, b_2$ are `down`.
 
 # %%
 W1, b1 = ff.up.weight, ff.up.bias  # (4*C, C), (4*C,)
@@ -63,13 +65,17 @@ W2, b2 = ff.down.weight, ff.down.bias  # (C, 4*C), (C,)
 hidden = torch.relu(x @ W1.T + b1)  # (B, T, 4*C)
 by_hand = hidden @ W2.T + b2  # (B, T, C)
 torch.testing.assert_close(by_hand, ff(x))
-print("the hand-built network equals FeedForward:", tuple(by_hand.shape))  # (B, T, C)
+print("the hand-built network equals FeedForward:", torch.allclose(by_hand, ff(x)), tuple(by_hand.shape))
 
 # %% [markdown]
 # ## Without an activation two layers collapse into one
 #
-# Remove the ReLU: `W₂·(W₁·x + b₁) + b₂ = (W₂·W₁)·x + (W₂·b₁ + b₂)`. That is one linear layer with
-# the matrix `W = W₂·W₁` of shape `(C, C)` and the bias `b = W₂·b₁ + b₂`. Let us check it on numbers.
+# Remove the ReLU:
+#
+# $$W_2 (W_1 x + b_1) + b_2 = (W_2 W_1)\,x + (W_2 b_1 + b_2).$$
+#
+# That is one linear layer with the matrix $W = W_2 W_1$ of shape $(C, C)$ and the bias
+# $b = W_2 b_1 + b_2$. Let us check it on numbers.
 
 # %%
 W = W2 @ W1  # (C, C)
@@ -77,7 +83,7 @@ b = W2 @ b1 + b2  # (C,)
 two_layers = ff.down(ff.up(x))  # (B, T, C), no ReLU
 one_layer = x @ W.T + b  # (B, T, C)
 torch.testing.assert_close(two_layers, one_layer)
-print("without ReLU: two layers == one layer with W", tuple(W.shape))  # (C, C)
+print("without ReLU: two layers == one layer with W", tuple(W.shape), torch.allclose(two_layers, one_layer))
 
 # %% [markdown]
 # ### With the ReLU they do not
@@ -94,9 +100,13 @@ print("parameters in one C×C layer:", W.numel() + b.numel())
 # %% [markdown]
 # ## Layer normalization
 #
-# LayerNorm normalizes each token over its `C` features: it subtracts the mean, divides by the
-# standard deviation (biased, with `eps` inside the square root), then multiplies by `weight` and
-# adds `bias` (1 and 0 at the start).
+# LayerNorm normalizes each token over its $C$ features: it subtracts the mean, divides by the
+# standard deviation (biased, with `eps` inside the square root), then multiplies feature $j$ by
+# `weight[j]` and adds `bias[j]` (1 and 0 at the start):
+#
+# $$\operatorname{LN}(x)_j = \gamma_j\,\frac{x_j - \mu}{\sqrt{\sigma^2 + \varepsilon}} + \beta_j,$$
+#
+# where $\mu$ and $\sigma^2$ are the mean and the variance over the token's features.
 
 # %%
 ln = nn.LayerNorm(C).double()
@@ -108,24 +118,35 @@ print(f"mean over features: {normed.mean(dim=-1).abs().max().item():.3f}")
 print(f"standard deviation: {normed.std(dim=-1, unbiased=False).mean().item():.3f}")
 
 # %% [markdown]
-# Mean 0 and standard deviation 1 hold only while `weight = 1` and `bias = 0`, as at the start.
-# After training LayerNorm's output has the mean `bias` and the scale `weight`, per feature.
+# Mean 0 and standard deviation 1 hold only while $\gamma = 1$ and $\beta = 0$, as at the start.
+# After training $\gamma$ and $\beta$ differ from feature to feature: they are a per-feature affine
+# map applied after the normalization, not a target mean and scale for the token. With a
+# different $\gamma_j$ and $\beta_j$ in every feature, the tokens' means and standard deviations
+# over the features scatter; what stays exact is that $(y - \beta)/\gamma$ is the normalized token.
 
 # %%
 scaled = nn.LayerNorm(C).double()
 with torch.no_grad():
-    scaled.weight.fill_(2.0)
-    scaled.bias.fill_(0.5)
+    scaled.weight.copy_(torch.linspace(0.5, 2.0, C))  # gamma: a different scale in every feature
+    scaled.bias.copy_(torch.linspace(-1.0, 1.0, C))  # beta: a different shift in every feature
 y = scaled(x)  # (B, T, C)
+x_hat = (x - mean) / torch.sqrt(var + scaled.eps)  # (B, T, C): the normalized token
+torch.testing.assert_close(y, x_hat * scaled.weight + scaled.bias)
+token_mean, token_std = y.mean(dim=-1), y.std(dim=-1, unbiased=False)  # (B, T) each
+print(f"per token, mean over features: {token_mean.min().item():.3f} to {token_mean.max().item():.3f}")
+print(f"per token, standard deviation: {token_std.min().item():.3f} to {token_std.max().item():.3f}")
+back = (y - scaled.bias) / scaled.weight  # (B, T, C)
 print(
-    f"weight 2, bias 0.5: mean {y.mean(dim=-1).mean().item():.3f}, std {y.std(dim=-1, unbiased=False).mean().item():.3f}"
+    f"(y - beta) / gamma: largest |mean| {back.mean(dim=-1).abs().max().item():.3f},"
+    f" mean std {back.std(dim=-1, unbiased=False).mean().item():.3f}"
 )
 
 # %% [markdown]
 # ## The residual connection
 #
-# A residual connection adds the output of a sublayer to its input: `x + f(x)`. If the sublayer
-# outputs zeros, the input passes through unchanged. Let us check: zero `down` in a copy of the network.
+# A residual connection adds the output of a sublayer to its input: $x + f(x)$. If the sublayer
+# outputs zeros, the input passes through unchanged. Let us check: zero `down` in a copy of the
+# network.
 
 # %%
 silent = FeedForward(emb_size=C, dropout=0.0).double()
@@ -133,7 +154,7 @@ with torch.no_grad():
     silent.down.weight.zero_()
     silent.down.bias.zero_()
 torch.testing.assert_close(x + silent(x), x)
-print("x + f(x) == x when f outputs zeros:", tuple((x + silent(x)).shape))  # (B, T, C)
+print("x + f(x) == x when f outputs zeros:", torch.equal(x + silent(x), x))
 
 # %% [markdown]
 # ## Post-LN: the default
@@ -159,7 +180,7 @@ def post_ln(block, x):
 
 
 torch.testing.assert_close(post_ln(post, x), post(x))
-print("hand-built post-LN equals Decoder:", tuple(post(x).shape))  # (B, T, C)
+print("hand-built post-LN equals Decoder:", torch.allclose(post_ln(post, x), post(x)), tuple(post(x).shape))
 
 # %% [markdown]
 # ## Pre-LN on the same weights
@@ -187,7 +208,7 @@ def pre_ln(block, x):
 
 
 torch.testing.assert_close(pre_ln(pre, x), pre(x))
-print("hand-built pre-LN equals Decoder:", tuple(pre(x).shape))  # (B, T, C)
+print("hand-built pre-LN equals Decoder:", torch.allclose(pre_ln(pre, x), pre(x)), tuple(pre(x).shape))
 gap = (post(x) - pre(x)).abs().max().item()
 print(f"post-LN vs pre-LN on the same weights, largest difference: {gap:.3f}")
 
@@ -196,9 +217,9 @@ print(f"post-LN vs pre-LN on the same weights, largest difference: {gap:.3f}")
 #
 # In pre-LN the residual stream is a straight road from the output back to the input: the
 # gradient travels along it without passing through a single normalization. In post-LN every
-# block's LayerNorm sits on that road. We build a stack of N blocks at initialization, take a
+# block's LayerNorm sits on that road. We build a stack of $N$ blocks at initialization, take a
 # random linear loss and measure the norm of the gradient at the input divided by the norm of the
-# gradient at the output, for every depth from 1 to 32.
+# gradient at the output, for depths from 1 to 32.
 
 
 # %%
@@ -226,13 +247,14 @@ for N in (1, 2, 4, 8, 16, 32):
     print(f"N = {N:2d}: post-LN {input_grad(False, N):.3f}, pre-LN {input_grad(True, N):.3f}")
 
 # %% [markdown]
-# Post-LN drifts down, and not monotonically: at initialization it loses little. Pre-LN grows.
+# Post-LN drifts down, and not monotonically: at initialization the gradient loses little on its
+# way down the stack. Pre-LN grows.
 #
 # ## Why the pre-LN gradient grows
 #
 # A pre-LN block passes the gradient along its identity path and adds the part that goes through
-# its branch, so its gain (the gradient norm at its input over the norm at its output) is above 1,
-# and the gains of the blocks multiply. Nothing normalizes the pre-LN stream: every block adds
+# its branch, so its gain (the gradient norm at its input over the norm at its output) is above 1
+# on average, though not in every block, and the gains of the blocks multiply. Nothing normalizes the pre-LN stream: every block adds
 # its output to it, and its standard deviation grows with depth. Each branch reads the stream
 # through a LayerNorm, which divides by that standard deviation, so the later a block, the smaller
 # its branch's part and the closer its gain to 1. In post-LN the stream is normalized after
@@ -262,7 +284,9 @@ assert std[-1] > 2 * std[0] and early > late
 # a final LayerNorm after the last block (as in GPT-2) it does: the final LayerNorm divides by the
 # standard deviation of the stream, which grows with depth. So a learning rate that suits pre-LN
 # takes steps that are too large near the output of a deep post-LN model, and post-LN is trained
-# with a learning-rate warm-up: the rate starts small and grows over the first steps.
+# with a learning-rate warm-up: the rate starts small and grows over the first steps. In Xiong et
+# al.'s experiments pre-LN trained well without a warm-up; large pre-LN models such as GPT-3 and
+# LLaMA are still trained with one.
 
 
 # %%
@@ -279,8 +303,9 @@ assert last[32][1] < 0.6 * last[1][1] and last[32][0] > 0.8 * last[1][0]
 # %% [markdown]
 # ## Parameter count of the block
 #
-# Attention: `qkv` (`C → 3·H·hs`) and `proj` (`H·hs → C`) with biases. Feed-forward network:
-# `C → 4·C → C` with biases. Two normalizations: a `weight` and a `bias` of length `C` each.
+# Attention: `qkv` ($C \to 3H\,\mathrm{hs}$) and `proj` ($H\,\mathrm{hs} \to C$) with biases.
+# Feed-forward network: $C \to 4C \to C$ with biases. Two normalizations: a `weight` and a `bias`
+# of length $C$ each.
 
 # %%
 attention = (C * 3 * H * hs + 3 * H * hs) + (H * hs * C + C)
@@ -293,14 +318,18 @@ print(f"attention {attention} + feed-forward {feed_forward} + norms {norms} = {t
 # %% [markdown]
 # ## Summary
 #
-# - Without an activation the feed-forward network is one linear layer `W = W₂·W₁`, `b = W₂·b₁ + b₂`.
+# - Without an activation the feed-forward network is one linear layer $W = W_2 W_1$,
+#   $b = W_2 b_1 + b_2$.
+# - LayerNorm normalizes each token over its features; $\gamma$ and $\beta$ are a per-feature
+#   affine map after it.
 # - `Decoder` is post-LN by default (`norm_first=False`); `norm_first=True` gives pre-LN on the same
 #   parameters, and both hand-built versions equal the package.
 # - At initialization the gradient at the input of a post-LN stack drifts down with depth (0.714 at
-#   N = 32); in pre-LN it grows (2.617), because every block adds its branch's part, less and less
+#   $N = 32$); in pre-LN it grows (2.617), because every block adds its branch's part, less and less
 #   as the unnormalized stream grows.
 # - Near the output the post-LN gradient does not shrink with depth, the pre-LN one (with a final
-#   LayerNorm, as in GPT-2) does: that is why post-LN needs a learning-rate warm-up.
+#   LayerNorm, as in GPT-2) does: that is why post-LN needs a learning-rate warm-up. Pre-LN can do
+#   without one in Xiong et al.'s experiments; large pre-LN models still use it.
 #
 # Next: [common mistakes](../../chapters/07-common-mistakes/): each of them breaks one of the
 # checks of this chapter and the earlier ones.
