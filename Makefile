@@ -7,13 +7,14 @@
 # And:
 #   make diagrams    draw the mermaid diagrams to SVG again after changing one (docs/assets/diagrams/)
 #   make lighthouse  Lighthouse scores of a few pages, served like Pages (prints the table)
+#   make set-repo REPO=owner/name   after forking: every link that names the repository names the fork
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup serve test lint notebooks bench browser clean site offline diagrams lighthouse
+.PHONY: setup serve test lint notebooks bench browser clean site offline diagrams lighthouse set-repo
 
 setup: $(VENV)/.installed
 
@@ -68,6 +69,10 @@ node_modules/.bin/lighthouse:
 lighthouse: setup browser node_modules/.bin/lighthouse
 	$(PY) -m mkdocs build --strict --site-dir build/lighthouse-site
 	$(PY) scripts/lighthouse.py build/lighthouse-site
+
+# Standard library only: it works before anything is installed.
+set-repo:
+	@$(PYTHON) scripts/set_repo.py "$(REPO)"
 
 clean:
 	rm -rf $(VENV) site build artifacts node_modules
