@@ -26,7 +26,7 @@ if importlib.util.find_spec("simple_llm") is None:
 # %% [markdown]
 # ## The module and the causal mask
 #
-# A small module: H = 2 heads, C = 8, hs = 4, a batch of two sequences of length 5.
+# A small module: $H = 2$ heads, $C = 8$, $\mathrm{hs} = 4$, a batch of two sequences of length 5.
 # `dropout=0.0` and `eval()` make outputs exactly comparable. Without a `mask` argument only the
 # causal mask acts: every weight above the diagonal is zero.
 
@@ -75,7 +75,7 @@ show(w[1, 0] > 0)  # (T, T): keys 3 and 4 are padding
 # %% [markdown]
 # ## A custom mask: a local window
 #
-# Any (T, T) pattern is a mask too. A local window of width 2: query t sees keys t − 1 and t.
+# Any (T, T) pattern is a mask too. A local window of width 2: query $t$ sees keys $t - 1$ and $t$.
 # There is no need to block the upper half: the causal mask is added anyway. Next to it we print
 # what the result is: `local & causal`.
 
@@ -93,8 +93,8 @@ show(w[0, 0] > 0)
 # %% [markdown]
 # ## Checking against a hand computation
 #
-# Repeat what the package does: Q, K, V projections from `mha.qkv`, scores Q·Kᵀ / √hs, the user
-# mask combined with the causal one, −∞ in the blocked places, softmax over the keys, heads put
+# Repeat what the package does: $Q$, $K$, $V$ projections from `mha.qkv`, scores
+# $QK^\top/\sqrt{\mathrm{hs}}$, the user mask combined with the causal one, $-\infty$ in the blocked places, softmax over the keys, heads put
 # back together and the output projection. The functions `heads` and `merge` are reused below.
 
 
@@ -116,6 +116,40 @@ torch.testing.assert_close(mha(x, mask=local), merge(weights @ v))
 print("weights", tuple(weights.shape), "and output", tuple(merge(weights @ v).shape), "match the package")
 
 # %% [markdown]
+# ## Right padding: the causal mask already hides it
+#
+# With padding at the end, every padding key stands after every real token, in its future, so the
+# causal mask already hides it from them. The outputs of the real tokens with and without the
+# padding mask are then bit-for-bit equal (`torch.equal`); only the rows of the padding itself
+# change, and those are not used. The padding mask matters where a padding key is not in the
+# future of a real token: with padding on the **left** (batched generation with a decoder usually
+# pads prompts on the left, so that every sequence continues from its last position) and in a
+# bidirectional encoder, which has no causal mask (here `F.scaled_dot_product_attention` without `is_causal`).
+
+# %%
+with_pad, without_pad = mha(x, mask=pad), mha(x)  # (B, T, C) each
+print(
+    "right padding, real tokens bit-identical with and without the mask:",
+    torch.equal(with_pad[1, :3], without_pad[1, :3]),
+)
+print("right padding, rows of the padding identical:", torch.equal(with_pad[1, 3:], without_pad[1, 3:]))
+left = pad.flip(-1)  # (B, T): the same lengths, padded on the left
+print(
+    "left padding, real tokens identical without the mask:",
+    torch.equal(mha(x, mask=left)[1, 2:], mha(x)[1, 2:]),
+)
+q, k, v = heads(x)  # (B, H, T, hs) each
+real_keys = pad[:, None, None, :]  # (B, 1, 1, T): True = a real key
+encoder = F.scaled_dot_product_attention(
+    q, k, v, attn_mask=real_keys
+)  # (B, H, T, hs): no causal mask, as in an encoder
+encoder_without = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, hs)
+print(
+    "encoder, real tokens identical without the mask:",
+    torch.equal(encoder[1, :, :3], encoder_without[1, :, :3]),
+)
+
+# %% [markdown]
 # ## Which shapes a mask may have
 #
 # One padding mask in different shapes gives one and the same output: (B, T), (B, 1, T),
@@ -135,7 +169,7 @@ for name, m in forms.items():
     print(f"{name:13} {tuple(m.shape)} -> the same output")
 
 # %% [markdown]
-# A trap: when B == T, a 2-D mask is ambiguous. The package checks the (T, T) shape first, so
+# A trap: when $B = T$, a 2-D mask is ambiguous. The package checks the (T, T) shape first, so
 # such a mask is read as a query × key pattern, not as padding. In that case pass the padding
 # mask as (B, 1, T).
 
@@ -160,7 +194,7 @@ print("(3, 3) read as padding:", torch.allclose(as_pattern, as_padding))
 # masks with `~`. PyTorch does not add the causal mask by itself: we pass it explicitly.
 #
 # Then `F.scaled_dot_product_attention`. Its bool mask has our polarity and goes in as it is. A
-# float mask is added to the scores: 0 where attending is allowed, −∞ where it is not.
+# float mask is added to the scores: 0 where attending is allowed, $-\infty$ where it is not.
 
 # %%
 torch_mha = mha.to_torch().eval()  # the same weights in nn.MultiheadAttention(C, H, batch_first=True)
@@ -180,7 +214,7 @@ print("SDPA, bool and additive masks: output", tuple(out_add.shape), "matches") 
 # %% [markdown]
 # ## An additive mask: a clear error
 #
-# Out of habit it is easy to pass an additive mask (0 and −∞) to `simple_llm`. The package does
+# Out of habit it is easy to pass an additive mask (0 and $-\infty$) to `simple_llm`. The package does
 # not guess: it stops with a message that names the value it found and how to convert it.
 
 # %%
@@ -195,9 +229,11 @@ print("after additive == 0 the output matches")
 # %% [markdown]
 # ## A fully masked row
 #
-# If a query row may attend to no key, all its scores are −∞. A naive softmax computes
-# exp(−∞) / Σ exp(−∞) = 0 / 0, which is NaN, and the NaN then spreads through the network and
-# its gradients.
+# If a query row may attend to no key, all its scores are $-\infty$. A naive softmax computes
+#
+# $$\frac{e^{-\infty}}{\sum_j e^{-\infty}} = \frac{0}{0},$$
+#
+# which is NaN, and the NaN then spreads through the network and its gradients.
 #
 # Such a row appears by itself as soon as a sequence is padded on the **left**: in the second
 # sequence the first two tokens are padding, and queries 0 and 1 see (by the causal mask) only
