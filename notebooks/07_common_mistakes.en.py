@@ -46,7 +46,9 @@ x = torch.randn(B, T, C, dtype=torch.float64)
 causal = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T), True = may attend
 reference = mha.to_torch()(x, x, x, attn_mask=~causal, need_weights=False)[0]  # (B, T, C)
 torch.testing.assert_close(mha(x), reference)
-print("MultiHeadAttention == nn.MultiheadAttention:", tuple(reference.shape))  # (B, T, C)
+print(
+    "MultiHeadAttention == nn.MultiheadAttention:", torch.allclose(mha(x), reference), tuple(reference.shape)
+)
 
 # %% [markdown]
 # ## The correct version, part by part
@@ -80,7 +82,7 @@ def attention(x, weights_fn=weights_of, merge_fn=merge, after_merge=mha.proj):
 
 
 torch.testing.assert_close(attention(x), reference)
-print("hand-built == reference:", tuple(attention(x).shape))  # (B, T, C)
+print("hand-built == reference:", torch.allclose(attention(x), reference), tuple(attention(x).shape))
 
 # %% [markdown]
 # ## The checks from the earlier chapters
@@ -129,9 +131,9 @@ run_check("reference, comparison", check_equal, attention(x), reference)
 # %% [markdown]
 # ## Mistake 1. Splitting into heads before the projection
 #
-# The raw input is cut into `H` pieces of `C/H` features, and then the `qkv` projection, which
-# expects all `C` features, is applied. The dimensions do not match and PyTorch fails with a
-# `RuntimeError`. The right order: first the projection `C → 3·H·hs`, then the split.
+# The raw input is cut into $H$ pieces of $C/H$ features, and then the `qkv` projection, which
+# expects all $C$ features, is applied. The dimensions do not match and PyTorch fails with a
+# `RuntimeError`. The right order: first the projection $C \to 3H\,\mathrm{hs}$, then the split.
 
 
 # %%
@@ -151,10 +153,11 @@ print("correct:", tuple(mha.qkv(x).shape), "->", tuple(q.shape))  # (B, T, 3*H*h
 # %% [markdown]
 # ## Mistake 1, the silent variant: a projection per slice
 #
-# The variant that runs: cut the input into `H` slices of `C/H` features and give each head its own
-# small projection `C/H → 3·hs`. The shapes all fit, but the projection has `H` times fewer weights,
-# and each head sees only its slice of the token. The check: the queries of a head must depend on
-# all `C` features of the input (the gradient of head 0's queries with respect to each feature).
+# The variant that runs: cut the input into $H$ slices of $C/H$ features and give each head its
+# own small projection $C/H \to 3\,\mathrm{hs}$. The shapes all fit, but the projection has $H$
+# times fewer weights, and each head sees only its slice of the token. The check: the queries of a
+# head must depend on all $C$ features of the input (the gradient of head 0's queries with respect
+# to each feature).
 
 
 # %%
@@ -184,11 +187,12 @@ run_check(
 )
 
 # %% [markdown]
-# ## Mistake 2. No 1/√hs scale
+# ## Mistake 2. The scores are not scaled
 #
-# Without the division by `√hs` the variance of the scores grows like `hs`, the softmax gets
-# sharper, and the output drifts from the reference. The variance check of chapter 1 catches it:
-# for queries and keys with variance 1 the scores must have a variance of about 1.
+# Without the division by $\sqrt{\mathrm{hs}}$ the variance of the scores grows like
+# $\mathrm{hs}$, the softmax gets sharper, and the output drifts from the reference. The variance
+# check of chapter 1 catches it: for queries and keys with variance 1 the scores must have a
+# variance of about 1.
 
 
 # %%
@@ -216,9 +220,10 @@ run_check("no scale, comparison", check_equal, attention(x, weights_fn=weights_w
 # ## Mistake 3. Softmax over the wrong axis
 #
 # The softmax must run over the key axis (the last one). Over the batch axis (0) or the head axis
-# (1) it mixes independent sequences and heads; where the mask blocked a position everywhere it
-# computes `−∞ / −∞` and gives NaN. Over the query axis (−2) the columns sum to 1 instead of the
-# rows, and the denominator collects future queries: earlier outputs depend on the future.
+# (1) it mixes independent sequences and heads; where the mask blocked a position everywhere, all
+# its scores are $-\infty$ and the softmax divides $0$ by $0$: NaN. Over the query axis (−2) the
+# columns sum to 1 instead of the rows, and the denominator collects future queries: earlier
+# outputs depend on the future.
 
 
 # %%
@@ -238,8 +243,8 @@ run_check("dim=-2, causality", check_causal, lambda x: attention(x, weights_fn=w
 # ## Mistake 4. The mask after the softmax
 #
 # If you take the softmax over all keys first and zero the future afterwards, the denominator has
-# already counted the future keys: the rows sum to less than 1, and the output at position `t`
-# depends on tokens after `t`. The `−∞` mask goes in **before** the softmax (chapter 2).
+# already counted the future keys: the rows sum to less than 1, and the output at position $t$
+# depends on tokens after $t$. The $-\infty$ mask goes in **before** the softmax (chapter 2).
 
 
 # %%
@@ -255,7 +260,8 @@ run_check("causality", check_causal, lambda x: attention(x, weights_fn=weights_m
 # ## Mistakes 2–4 on the attention map
 #
 # Mistakes 2, 3 and 4 change the weights themselves, so they show on a map: head 0 of the first
-# sequence, correct and broken, on one colour scale. Without `1/√hs` the rows are sharper; with the
+# sequence, correct and broken, on one colour scale. Without $1/\sqrt{\mathrm{hs}}$ the rows are
+# sharper; with the
 # softmax over the queries the columns sum to 1, and the last query takes the whole weight of the
 # last key; with the mask after the softmax the rows are dimmer, because part of their weight went
 # to the future and was cut off. Mistake 5 comes after the weights and does not show here.
@@ -282,7 +288,7 @@ fig
 # %% [markdown]
 # ## Mistake 5. view without transpose when merging heads
 #
-# The heads' output has the shape `(B, H, T, hs)`. `view(B, T, H·hs)` without `transpose(1, 2)`
+# The heads' output has the shape (B, H, T, hs). `view(B, T, H * hs)` without `transpose(1, 2)`
 # gives the same shape as the correct merge, but reads memory in "head, position" order: the row
 # of position 0 receives positions 0–3 of head 0. The shape is right, the numbers are scrambled:
 # the comparison with `nn.MultiheadAttention` fails, and positions see the future.
@@ -305,10 +311,11 @@ run_check("causality", check_causal, lambda x: attention(x, merge_fn=merge_witho
 # %% [markdown]
 # ## Mistake 6. No output projection
 #
-# The merged heads go straight out. When `H·hs = C` the shape matches and the mistake is silent.
+# The merged heads go straight out. When $H\,\mathrm{hs} = C$ the shape matches and the mistake
+# is silent.
 # Inside this layer the heads are not mixed: each output channel carries one head. A later layer
 # reads the whole residual stream and mixes them there, but this layer has lost its own mixing. The comparison with the reference catches it. (If
-# `H·hs ≠ C`, the shape check catches the same mistake first.)
+# $H\,\mathrm{hs} \ne C$, the shape check catches the same mistake first.)
 
 
 # %%
@@ -331,9 +338,9 @@ run_check(
 # %% [markdown]
 # ## Mistake 7. The feed-forward network before merging the heads
 #
-# The block's feed-forward network works on vectors of size `C`, that is after the heads are
-# merged and projected. Applied to the output of a single head (`hs` features), it does not fit
-# the shape. Inserted between the merge and the projection, it runs but computes something else.
+# The block's feed-forward network works on vectors of size $C$, that is after the heads are
+# merged and projected. Applied to the output of a single head ($\mathrm{hs}$ features), it does
+# not fit the shape. Inserted between the merge and the projection, it runs but computes something else.
 
 # %%
 ff = FeedForward(emb_size=C, dropout=0.0).double()
@@ -465,8 +472,8 @@ run_check("pre-LN without norm1, sublayer inputs", check_sublayer_inputs_normali
 # %% [markdown]
 # ## Mistake 10. No activation
 #
-# Without the ReLU the two layers of the feed-forward network are one linear layer `W = W₂·W₁`,
-# `b = W₂·b₁ + b₂` (chapter 6). The check builds that layer from the `up` and `down` weights and
+# Without the ReLU the two layers of the feed-forward network are one linear layer $W = W_2 W_1$,
+# $b = W_2 b_1 + b_2$ (chapter 6). The check builds that layer from the `up` and `down` weights and
 # requires the network to differ from it.
 
 
