@@ -7,7 +7,8 @@
 # the same small model with H, H/2 and one key/value head.
 #
 # Shape legend: **B** batch, **T** sequence length, **C** embedding size (`emb_size`), **H**
-# number of query heads, **H_kv** number of key/value heads, **hs** head size, **V** vocabulary size.
+# number of query heads, **H_kv** number of key/value heads (in formulas $H_{\mathrm{kv}}$), **hs**
+# head size, **V** vocabulary size.
 
 # %%
 # Colab has no simple_llm yet: install it from the project repository (does nothing locally).
@@ -24,10 +25,15 @@ if importlib.util.find_spec("simple_llm") is None:
 # %% [markdown]
 # ## Why: the memory of the cache
 #
-# The cache holds 2 · L · H_kv · hs numbers per token. For a model shaped like a 7-billion-parameter
-# one (L = 32 layers, H = 32 heads of hs = 128) in float16, and a context of 4096 tokens:
+# The cache holds keys and values of every layer for every token:
+#
+# $$\text{numbers per token} = 2 \cdot L \cdot H_{\mathrm{kv}} \cdot \mathrm{hs}.$$
+#
+# For Llama 2 7B ($L = 32$ layers, $H = 32$ heads of $\mathrm{hs} = 128$) in float16, with a context
+# of 4096 tokens:
 
 # %%
+import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -35,6 +41,8 @@ import torch.nn.functional as F
 import simple_llm
 from simple_llm.attention import attend
 
+# show figures (Figure) inline in the notebook
+# %matplotlib inline
 torch.set_default_dtype(torch.float64)  # tiny models: float64 is cheap and exact
 torch.set_num_threads(1)  # one thread is enough for tiny models
 L, H, hs, context = 32, 32, 128, 4096
@@ -45,11 +53,43 @@ for name, H_kv in [("MHA", 32), ("GQA", 8), ("MQA", 1)]:
     )
 
 # %% [markdown]
+# The same formula for every divisor of $H = 32$: the cache shrinks in proportion to $H_{\mathrm{kv}}$.
+
+# %%
+kv_heads = [1, 2, 4, 8, 16, 32]
+kib = [2 * L * H_kv * hs * 2 // 1024 for H_kv in kv_heads]  # KiB per token, float16
+print("KiB per token:", dict(zip(kv_heads, kib)))
+fig, ax = plt.subplots(figsize=(4.6, 3.4), layout="constrained")
+ax.plot(kv_heads, kib, "o-")
+for name, H_kv in [("MQA", 1), ("GQA", 8), ("MHA", 32)]:
+    ax.annotate(
+        f"{name}: {kib[kv_heads.index(H_kv)]} KiB",
+        (H_kv, kib[kv_heads.index(H_kv)]),
+        xytext=(6, -14),
+        textcoords="offset points",
+    )
+ax.set(
+    xscale="log",
+    yscale="log",
+    xlabel="H_kv (key/value heads)",
+    ylabel="KiB per token",
+    title="KV cache, Llama 2 7B shape, float16",
+)
+ax.set_xticks(kv_heads, [str(h) for h in kv_heads])
+ax.set_yticks(kib, [str(k) for k in kib])
+ax.minorticks_off()
+ax.set(xlim=(0.7, 90), ylim=(10, 800))
+ax.grid(True, alpha=0.3)
+plt.close(fig)
+fig
+
+# %% [markdown]
 # ## The layout
 #
 # `MultiHeadAttention(..., num_kv_heads=H_kv)` keeps one projection `qkv` whose rows are
-# [Q of H heads | K of H_kv heads | V of H_kv heads], hs rows each. Query head h reads key/value
-# head h // (H / H_kv): heads 0, 1, 2 share key/value head 0, heads 3, 4, 5 share head 1.
+# [Q of $H$ heads | K of $H_{\mathrm{kv}}$ heads | V of $H_{\mathrm{kv}}$ heads], $\mathrm{hs}$ rows
+# each. Query head $h$ reads key/value head $\lfloor h / (H / H_{\mathrm{kv}}) \rfloor$: heads 0, 1, 2
+# share key/value head 0, heads 3, 4, 5 share head 1.
 
 # %%
 _ = torch.manual_seed(0)
@@ -76,11 +116,12 @@ q = q.view(2, 7, 6, 4).transpose(1, 2)  # (B, H, T, hs)
 k = k.view(2, 7, 2, 4).transpose(1, 2)  # (B, H_kv, T, hs)
 v = v.view(2, 7, 2, 4).transpose(1, 2)  # (B, H_kv, T, hs)
 y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)  # (B, H, T, hs)
-torch.testing.assert_close(gqa.proj(y.transpose(1, 2).reshape(2, 7, 24)), gqa(x))
+equal_sdpa = torch.allclose(gqa.proj(y.transpose(1, 2).reshape(2, 7, 24)), gqa(x), rtol=0, atol=1e-12)
 causal = torch.ones(7, 7, dtype=torch.bool).tril()  # (T, T)
 y2, _ = attend(q, k.repeat_interleave(3, dim=1), v.repeat_interleave(3, dim=1), causal, None)  # (B, H, T, hs)
-torch.testing.assert_close(y2, y)
-print("ours == SDPA(enable_gqa=True) == repeat_interleave:", True)
+equal_copies = torch.allclose(y2, y, rtol=0, atol=1e-12)
+assert equal_sdpa and equal_copies
+print("ours == SDPA(enable_gqa=True):", equal_sdpa, "| == repeat_interleave:", equal_copies)
 
 # %% [markdown]
 # With H_kv = H the module is plain multi-head attention, with the same parameters and the same
@@ -90,14 +131,16 @@ print("ours == SDPA(enable_gqa=True) == repeat_interleave:", True)
 plain = simple_llm.MultiHeadAttention(6, 24, 4, 16, dropout=0.0)
 same = simple_llm.MultiHeadAttention(6, 24, 4, 16, dropout=0.0, num_kv_heads=6)
 same.load_state_dict(plain.state_dict())
-assert torch.equal(same(x), plain(x))
-print("num_kv_heads = num_heads loads a plain checkpoint:", True)
+identical = torch.equal(same(x), plain(x))
+assert identical
+print("num_kv_heads = num_heads loads a plain checkpoint, same output:", identical)
 
 # %% [markdown]
 # ## The cache, measured
 #
-# Three small GPTs that differ only in H_kv read the same 32 tokens into their caches; the
-# measured bytes per token match the formula 2 · L · H_kv · hs · 8 (float64 here).
+# Three small GPTs that differ only in $H_{\mathrm{kv}}$ read the same 32 tokens into their caches;
+# the measured bytes per token match the formula $2 \cdot L \cdot H_{\mathrm{kv}} \cdot \mathrm{hs} \cdot 8$
+# (float64 here: 8 bytes a number).
 
 # %%
 ids = torch.randint(0, 50, (1, 32))  # (B, T)
@@ -112,9 +155,9 @@ for H_kv in (4, 2, 1):
 # %% [markdown]
 # ## What is lost
 #
-# Fewer key/value heads means fewer ways to look at the past. A small test: at every t ≥ 5 the
-# model names four earlier tokens, x[t − 1], x[t − 2], x[t − 3] and x[t − 5], with H = 4 query
-# heads, rotary positions and H_kv = 4, 2 or 1; 100 Adam steps, three seeds each.
+# Fewer key/value heads mean fewer ways to look at the past. A small test: at every $t \ge 5$ the
+# model names four earlier tokens, $x_{t-1}$, $x_{t-2}$, $x_{t-3}$ and $x_{t-5}$, with $H = 4$ query
+# heads, rotary positions and $H_{\mathrm{kv}} = 4$, 2 or 1; 100 Adam steps, three seeds each.
 
 # %%
 V, T, C, H, hs = 8, 12, 32, 4, 8
@@ -159,19 +202,37 @@ def accuracy(H_kv, seed):
 
 results = {H_kv: [accuracy(H_kv, seed) for seed in range(3)] for H_kv in (4, 2, 1)}
 for H_kv, accs in results.items():
-    print(f"H_kv = {H_kv}: accuracy per seed", [round(a, 2) for a in accs], "mean", round(sum(accs) / 3, 2))
+    print(f"H_kv = {H_kv}: accuracy per seed", [round(a, 3) for a in accs], "mean", round(sum(accs) / 3, 3))
 spread = max(max(a) - min(a) for a in results.values())  # between seeds of one model
 means = [sum(a) / 3 for a in results.values()]
 print(
     "largest spread between seeds:",
-    round(spread, 2),
+    round(spread, 3),
     "| between the means:",
-    round(max(means) - min(means), 2),
+    round(max(means) - min(means), 3),
 )
+
+# %% [markdown]
+# The same accuracies as a picture: one dot per seed, a bar for the mean.
+
+# %%
+fig, ax = plt.subplots(figsize=(4.6, 3.2), layout="constrained")
+variants = [("MHA", 4), ("GQA", 2), ("MQA", 1)]
+for i, (_, H_kv) in enumerate(variants):
+    ax.plot([i] * 3, results[H_kv], "o", color="C0", alpha=0.7, label="one seed" if i == 0 else None)
+    ax.hlines(
+        sum(results[H_kv]) / 3, i - 0.25, i + 0.25, color="C1", linewidth=2, label="mean" if i == 0 else None
+    )
+ax.set_xticks(range(3), [f"{name}\nH_kv = {H_kv}" for name, H_kv in variants])
+ax.set(ylabel="accuracy", ylim=(0.5, 1.02), title="Accuracy of each seed, H = 4")
+ax.legend(loc="lower right")
+ax.grid(True, axis="y", alpha=0.3)
+plt.close(fig)
+fig
 
 # %% [markdown]
 # ## Summary
 #
-# Grouped-query attention divides the cache by H / H_kv, is exactly PyTorch's `enable_gqa`
-# layout, and with H_kv = H is the plain module. On this small task the seed matters more than
-# H_kv; the chapter discusses what the papers measure on large models.
+# Grouped-query attention divides the cache by $H / H_{\mathrm{kv}}$, is exactly PyTorch's `enable_gqa`
+# layout, and with $H_{\mathrm{kv}} = H$ is the plain module. On this small task the seed matters more
+# than $H_{\mathrm{kv}}$; the chapter discusses what the papers measure on large models.
