@@ -23,7 +23,7 @@ if importlib.util.find_spec("simple_llm") is None:
 # %% [markdown]
 # ## The module and its input
 #
-# Small sizes so that everything stays visible: 2 sequences of 6 tokens, `C = 32`, 4 heads of 8.
+# Small sizes so that everything stays visible: 2 sequences of 6 tokens, $C = 32$, 4 heads of 8.
 # We compute in float64, so comparisons can use a tight tolerance.
 
 # %%
@@ -37,6 +37,14 @@ from simple_llm import MultiHeadAttention, plot_attention_heads
 # %matplotlib inline
 _ = torch.manual_seed(0)
 B, T, C, H, hs = 2, 6, 32, 4, 8
+
+
+def same(a, b):
+    """assert_close with the tolerance of this notebook, then the same comparison as a boolean to print."""
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    return torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 mha = MultiHeadAttention(num_heads=H, emb_size=C, head_size=hs, max_seq_len=16, dropout=0.0).double().eval()
 x = torch.randn(B, T, C, dtype=torch.float64)
 shapes = [("x", tuple(x.shape), "(B, T, C)")]
@@ -46,7 +54,7 @@ print(tuple(x.shape))  # (B, T, C)
 # ## Step 1. Project first
 #
 # One matrix, `qkv`, projects every token into the queries, keys and values of all heads at once:
-# `C → 3·H·hs`. The projection comes **before** the split into heads.
+# $C \to 3H\,\mathrm{hs}$. The projection comes **before** the split into heads.
 
 # %%
 qkv = mha.qkv(x)  # (B, T, 3*H*hs)
@@ -69,7 +77,7 @@ print(tuple(q.shape), tuple(k.shape), tuple(v.shape))  # (B, H, T, hs) x 3
 # %% [markdown]
 # ## Step 3. Scores, causal mask, softmax
 #
-# Attention scores `Q·Kᵀ / √hs` for all heads at once. The causal mask forbids looking into the
+# Attention scores $QK^\top/\sqrt{\mathrm{hs}}$ for all heads at once. The causal mask forbids looking into the
 # future; the softmax runs over the key axis (the last one), so every row of weights sums to 1.
 
 # %%
@@ -77,8 +85,7 @@ scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, H, T, T)
 causal = torch.tril(torch.ones(T, T, dtype=torch.bool))  # (T, T)
 weights = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)  # (B, H, T, T)
 shapes.append(("weights = softmax(q·kᵀ/√hs)", tuple(weights.shape), "(B, H, T, T)"))
-torch.testing.assert_close(weights.sum(dim=-1), torch.ones(B, H, T, dtype=torch.float64))
-print("rows of weights sum to 1:", True)
+print("rows of weights sum to 1:", same(weights.sum(dim=-1), torch.ones(B, H, T, dtype=torch.float64)))
 
 # %% [markdown]
 # ## Step 4. Weighted values and merging the heads
@@ -101,11 +108,11 @@ print(tuple(out.shape))  # (B, T, C)
 # %% [markdown]
 # ## Merging the heads: why `transpose` comes first
 #
-# `y` of shape `(B, H, T, hs)` lies in memory head after head: all `T·hs` numbers of head 0, then
+# `y` of shape `(B, H, T, hs)` lies in memory head after head: all $T\,\mathrm{hs}$ numbers of head 0, then
 # head 1, and so on. `view(B, T, H·hs)` does not move anything, it only cuts that memory into rows
 # of `H·hs` numbers. So row 0 of the "merged" tensor gets several positions of head 0, not
 # position 0 of every head. `transpose(1, 2)` puts the positions first, and `reshape` then copies
-# the numbers into the right order. Let us label each number of a small `y` (H = 3, T = 4, hs = 2)
+# the numbers into the right order. Let us label each number of a small `y` ($H = 3$, $T = 4$, $\mathrm{hs} = 2$)
 # with its head and position and look at both results.
 
 # %%
@@ -173,9 +180,7 @@ Markdown("\n".join(["| step | shape | legend |", "| --- | --- | --- |", *rows]))
 # The module's fast path computes the same through `F.scaled_dot_product_attention`.
 
 # %%
-torch.testing.assert_close(out, mha(x), rtol=1e-12, atol=1e-12)
-torch.testing.assert_close(weights, mha.get_attention_weights(x), rtol=1e-12, atol=1e-12)
-print("hand-built == MultiHeadAttention:", True)
+print("hand-built == MultiHeadAttention:", same(out, mha(x)) and same(weights, mha.get_attention_weights(x)))
 
 # %% [markdown]
 # ## When the fast path creates no `(T, T)` matrix
@@ -185,7 +190,7 @@ print("hand-built == MultiHeadAttention:", True)
 # fallback computes the scores, softmax and weights as ordinary tensors, `(B, H, T, T)` each.
 # Which one runs depends on the device, the dtype, the mask and dropout. We ask the profiler which
 # kernel ran and compare the peak memory of the call with the size of one `(B, H, T, T)` tensor,
-# for `T = 2048` and 4 heads.
+# for $T = 2048$ and 4 heads.
 
 # %%
 import contextlib
@@ -246,7 +251,7 @@ print(f"{'float64, MATH forced':30} | {kernel:24} | {peak >= weights_bytes}")
 # On the CPU, with this PyTorch, the flash kernel runs for float32, bfloat16 and float64, with or
 # without a mask; only dropout inside SDPA (`dropout_p > 0`) or a kernel switched off by hand sends
 # it to the math path, which does hold `(B, H, T, T)` tensors. A mask does not switch the kernel,
-# but it is itself a `(T, T)` matrix (the kernel converts it to floats): memory is then `O(T²)`,
+# but it is itself a `(T, T)` matrix (the kernel converts it to floats): memory is then $O(T^2)$,
 # though one copy for all heads rather than one per head. Our module never passes `dropout_p`
 # (its dropout acts after the output projection), so without a mask its memory grows linearly in
 # `T`. On a GPU the rules differ (there the flash kernel accepts only float16 and bfloat16, and
@@ -257,15 +262,20 @@ print(f"{'float64, MATH forced':30} | {kernel:24} | {peak >= weights_bytes}")
 #
 # `mha.heads` (`mha._heads` in the original project, which still works) are views of the
 # heads: each reads its own rows of `mha.qkv.weight`, there is no copy of the weights. The
-# heads' outputs, concatenated and passed through `proj`, give the same result.
+# heads' outputs, concatenated and passed through `proj`, give the same result. And a loss
+# computed from head 0 alone sends its gradient into the rows of `mha.qkv.weight` that belong to
+# head 0 (its query, key and value rows) and into no other row.
 
 # %%
 per_head = torch.cat([head(x) for head in mha.heads], dim=-1)  # (B, T, H*hs)
-torch.testing.assert_close(mha.proj(per_head), mha(x), rtol=1e-12, atol=1e-12)
 w_q0 = mha.heads[0].weights[0]  # (hs, C)
 shares = w_q0.untyped_storage().data_ptr() == mha.qkv.weight.untyped_storage().data_ptr()
-print("separate heads == fused path:", True)
+print("separate heads == fused path:", same(mha.proj(per_head), mha(x)))
 print("head 0 weights live in mha.qkv.weight:", shares)
+mha.heads[0](x).pow(2).sum().backward()  # a loss of head 0 alone
+reached = mha.qkv.weight.grad.abs().sum(dim=-1).view(3, H, hs).sum(dim=-1) > 0  # (3, H): q, k, v × heads
+print("rows of mha.qkv.weight with a gradient from head 0 (q, k, v by head):", reached.int().tolist())
+mha.zero_grad()
 
 # %% [markdown]
 # ## Equal to `torch.nn.MultiheadAttention`
@@ -282,8 +292,7 @@ future = ~causal  # True = masked out, the PyTorch convention
 theirs, their_weights = torch_mha(
     x, x, x, attn_mask=future, average_attn_weights=False
 )  # (B, T, C), (B, H, T, T)
-torch.testing.assert_close(theirs, mha(x), rtol=1e-12, atol=1e-12)
-torch.testing.assert_close(their_weights, mha.get_attention_weights(x), rtol=1e-12, atol=1e-12)
+to_torch_equal = same(theirs, mha(x)) and same(their_weights, mha.get_attention_weights(x))
 
 source = torch.nn.MultiheadAttention(C, H, batch_first=True).double().eval()  # PyTorch's own initialisation
 loaded = MultiHeadAttention.from_torch(source, max_seq_len=16).eval()
@@ -291,15 +300,18 @@ theirs, their_weights = source(
     x, x, x, attn_mask=future, average_attn_weights=False
 )  # (B, T, C), (B, H, T, T)
 ours, our_weights = loaded(x, return_weights=True)  # (B, T, C), (B, H, T, T)
-torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
-torch.testing.assert_close(loaded(x), theirs, rtol=1e-12, atol=1e-12)  # the fast path too
-torch.testing.assert_close(our_weights, their_weights, rtol=1e-12, atol=1e-12)
-print("to_torch and from_torch: outputs and weights equal to the module they came from:", True)
+from_torch_equal = (
+    same(ours, theirs) and same(loaded(x), theirs) and same(our_weights, their_weights)
+)  # the fast path too
+print(
+    "to_torch and from_torch: outputs and weights equal to the module they came from:",
+    to_torch_equal and from_torch_equal,
+)
 
 # %% [markdown]
-# ## Parameter count: 4·C² + 4·C
+# ## Parameter count
 #
-# Three projections `C → C` and the output projection `C → C`, each a `C × C` matrix and a bias of `C`.
+# $4C^2 + 4C$: three projections $C \to C$ and the output projection $C \to C$, each a $C \times C$ matrix and a bias of length $C$.
 
 # %%
 n_params = sum(p.numel() for p in mha.parameters())
@@ -307,10 +319,10 @@ assert n_params == 4 * C**2 + 4 * C
 print(f"C = {C}: {n_params} parameters = 4·{C}² + 4·{C}")
 
 # %% [markdown]
-# ## Cost: O(T²·C), and the number of heads does not change it
+# ## Cost: the same for any number of heads
 #
-# We count multiply-adds (2 FLOPs each): projections `2·T·C·4C`, scores and weighting
-# `2·2·H·T²·hs`. With `H·hs = C` the second term is `4·T²·C` whatever the number of heads.
+# We count multiply-adds (2 FLOPs each): projections $2 \cdot T \cdot C \cdot 4C$, scores and weighting
+# $2 \cdot 2 \cdot H T^2 \mathrm{hs}$. With $H\,\mathrm{hs} = C$ the second term is $4T^2C$ whatever the number of heads.
 
 
 # %%
@@ -327,9 +339,9 @@ print("T doubled: attention ×", flops(512, 512, 8)["attention"] // flops(256, 5
 # %% [markdown]
 # The same multiplications, but not the same work. Every head has its own `(T, T)` matrix of
 # weights: the `(B, H, T, T)` tensor, the exponentials of softmax and the masking grow with `H`.
-# And a weight of a small head is cheap to compute (`4·hs` FLOPs for the score and its share of
+# And a weight of a small head is cheap to compute ($4\,\mathrm{hs}$ FLOPs for the score and its share of
 # the output), so more and more of the time goes to writing, softmaxing and reading the weights,
-# and the thin matrix products of small heads run less efficiently. For `B = 1, T = 256, C = 512`:
+# and the thin matrix products of small heads run less efficiently. For $B = 1$, $T = 256$, $C = 512$:
 
 # %%
 print("  H |  hs | weights float32, MiB | exp() in softmax | FLOPs per weight")

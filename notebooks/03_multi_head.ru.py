@@ -23,7 +23,7 @@ if importlib.util.find_spec("simple_llm") is None:
 # %% [markdown]
 # ## Модуль и вход
 #
-# Маленькие размеры, чтобы всё было видно: 2 последовательности по 6 токенов, `C = 32`,
+# Маленькие размеры, чтобы всё было видно: 2 последовательности по 6 токенов, $C = 32$,
 # 4 головы по 8. Вычисления в float64: так сравнения можно делать с жёстким допуском.
 
 # %%
@@ -37,6 +37,14 @@ from simple_llm import MultiHeadAttention, plot_attention_heads
 # %matplotlib inline
 _ = torch.manual_seed(0)
 B, T, C, H, hs = 2, 6, 32, 4, 8
+
+
+def same(a, b):
+    """assert_close с допуском этого блокнота, затем то же сравнение как булево значение для печати."""
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    return torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 mha = MultiHeadAttention(num_heads=H, emb_size=C, head_size=hs, max_seq_len=16, dropout=0.0).double().eval()
 x = torch.randn(B, T, C, dtype=torch.float64)
 shapes = [("x", tuple(x.shape), "(B, T, C)")]
@@ -46,7 +54,7 @@ print(tuple(x.shape))  # (B, T, C)
 # ## Шаг 1. Сначала проекция
 #
 # Одна матрица `qkv` проецирует каждый токен сразу в запросы, ключи и значения всех голов:
-# `C → 3·H·hs`. Проекция идёт **до** разделения на головы.
+# $C \to 3H\,\mathrm{hs}$. Проекция идёт **до** разделения на головы.
 
 # %%
 qkv = mha.qkv(x)  # (B, T, 3*H*hs)
@@ -61,15 +69,15 @@ print(tuple(qkv.shape))  # (B, T, 3*H*hs)
 
 # %%
 qkv5 = qkv.view(B, T, 3, H, hs)  # (B, T, 3, H, hs)
-q, k, v = qkv5.permute(2, 0, 3, 1, 4)  # (B, H, T, hs) each
+q, k, v = qkv5.permute(2, 0, 3, 1, 4)  # (B, H, T, hs) каждый
 shapes.append(("view(B, T, 3, H, hs)", tuple(qkv5.shape), "(B, T, 3, H, hs)"))
 shapes.append(("q, k, v = permute(2, 0, 3, 1, 4)", tuple(q.shape), "(B, H, T, hs)"))
-print(tuple(q.shape), tuple(k.shape), tuple(v.shape))  # (B, H, T, hs) x 3
+print(tuple(q.shape), tuple(k.shape), tuple(v.shape))  # (B, H, T, hs), трижды
 
 # %% [markdown]
 # ## Шаг 3. Оценки, каузальная маска, softmax
 #
-# Оценки внимания `Q·Kᵀ / √hs` для всех голов сразу. Каузальная маска запрещает смотреть
+# Оценки внимания $QK^\top/\sqrt{\mathrm{hs}}$ для всех голов сразу. Каузальная маска запрещает смотреть
 # в будущее; softmax берётся по оси ключей (последней), поэтому каждая строка весов в сумме даёт 1.
 
 # %%
@@ -77,8 +85,7 @@ scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, H, T, T)
 causal = torch.tril(torch.ones(T, T, dtype=torch.bool))  # (T, T)
 weights = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)  # (B, H, T, T)
 shapes.append(("weights = softmax(q·kᵀ/√hs)", tuple(weights.shape), "(B, H, T, T)"))
-torch.testing.assert_close(weights.sum(dim=-1), torch.ones(B, H, T, dtype=torch.float64))
-print("строки весов в сумме дают 1:", True)
+print("строки весов в сумме дают 1:", same(weights.sum(dim=-1), torch.ones(B, H, T, dtype=torch.float64)))
 
 # %% [markdown]
 # ## Шаг 4. Взвешенные значения и склейка голов
@@ -101,11 +108,11 @@ print(tuple(out.shape))  # (B, T, C)
 # %% [markdown]
 # ## Склейка голов: почему сначала `transpose`
 #
-# Тензор `y` формы `(B, H, T, hs)` лежит в памяти голова за головой: все `T·hs` чисел головы 0,
+# Тензор `y` формы `(B, H, T, hs)` лежит в памяти голова за головой: все $T\,\mathrm{hs}$ чисел головы 0,
 # потом головы 1 и так далее. `view(B, T, H·hs)` ничего не переставляет, а лишь нарезает эту
 # память на строки по `H·hs` чисел. Поэтому в строку 0 «склеенного» тензора попадают несколько
 # позиций головы 0, а не позиция 0 каждой головы. `transpose(1, 2)` ставит позиции вперёд, и `reshape`
-# копирует числа в нужном порядке. Подпишем каждое число маленького `y` (H = 3, T = 4, hs = 2)
+# копирует числа в нужном порядке. Подпишем каждое число маленького `y` ($H = 3$, $T = 4$, $\mathrm{hs} = 2$)
 # его головой и позицией и посмотрим на оба результата.
 
 # %%
@@ -119,7 +126,7 @@ right = label.transpose(1, 2).reshape(1, nT, nH * nhs)[0]  # (T, H*hs)
 wrong = label.view(1, nT, nH * nhs)[0]  # (T, H*hs): порядок памяти, головы и позиции вперемешку
 for name, merged in (("transpose + reshape, строка 0:", right), ("view без transpose, строка 0:", wrong)):
     print(name, [f"h{v // 10}t{v % 10}" for v in merged[0].tolist()])
-assert torch.equal(right // 10, torch.arange(nH).repeat_interleave(nhs).expand(nT, -1))  # columns by head
+assert torch.equal(right // 10, torch.arange(nH).repeat_interleave(nhs).expand(nT, -1))  # столбцы по головам
 assert not torch.equal(wrong, right)
 
 colours = ["#a6cee3", "#fdbf6f", "#b2df8a"]  # головы 0, 1, 2
@@ -174,9 +181,9 @@ Markdown("\n".join(["| шаг | форма | обозначения |", "| --- |
 # Быстрый путь модуля считает то же самое через `F.scaled_dot_product_attention`.
 
 # %%
-torch.testing.assert_close(out, mha(x), rtol=1e-12, atol=1e-12)
-torch.testing.assert_close(weights, mha.get_attention_weights(x), rtol=1e-12, atol=1e-12)
-print("ручная сборка == MultiHeadAttention:", True)
+print(
+    "ручная сборка == MultiHeadAttention:", same(out, mha(x)) and same(weights, mha.get_attention_weights(x))
+)
 
 # %% [markdown]
 # ## Когда быстрый путь не создаёт матрицу `(T, T)`
@@ -186,7 +193,7 @@ print("ручная сборка == MultiHeadAttention:", True)
 # математический путь (math) считает оценки, softmax и веса обычными тензорами, каждый формы
 # `(B, H, T, T)`. Какое ядро сработает, зависит от устройства, типа данных, маски и dropout.
 # Спросим у профилировщика, какое ядро отработало, и сравним пиковую память вызова с размером
-# одного тензора `(B, H, T, T)` при `T = 2048` и 4 головах.
+# одного тензора `(B, H, T, T)` при $T = 2048$ и 4 головах.
 
 # %%
 import contextlib
@@ -241,14 +248,14 @@ for dtype in (torch.float32, torch.bfloat16, torch.float64):
         print(f"{str(dtype)[6:] + ', ' + case:30} | {kernel:24} | {peak >= weights_bytes}")
 with sdpa_kernel(SDPBackend.MATH):  # слитное ядро отключено вручную
     kernel, peak = kernel_and_peak(q, k, v, is_causal=True)
-print(f"{'float64, MATH forced':30} | {kernel:24} | {peak >= weights_bytes}")
+print(f"{'float64, MATH вручную':30} | {kernel:24} | {peak >= weights_bytes}")
 
 # %% [markdown]
 # На CPU с этой версией PyTorch ядро flash работает для float32, bfloat16 и float64, с маской и
 # без; в математический путь, который держит тензоры `(B, H, T, T)`, вызов уходит только из-за
 # dropout внутри SDPA (`dropout_p > 0`) или если ядро отключить вручную. Маска ядро не меняет, но
 # она сама — матрица `(T, T)` (ядро переводит её в числа с плавающей точкой): память становится
-# `O(T²)`, правда, это одна копия на все головы, а не по матрице на голову. Наш модуль никогда не
+# $O(T^2)$, правда, это одна копия на все головы, а не по матрице на голову. Наш модуль никогда не
 # передаёт `dropout_p` (его dropout стоит после выходной проекции), поэтому без маски его память
 # растёт линейно по `T`. На GPU правила другие (там ядро flash принимает только float16 и
 # bfloat16, остальное берут другие ядра): спросите профилировщик на своей машине.
@@ -258,15 +265,20 @@ print(f"{'float64, MATH forced':30} | {kernel:24} | {peak >= weights_bytes}")
 #
 # `mha.heads` (в исходном проекте `mha._heads`, это имя тоже работает) — представления
 # голов: каждая читает свои строки `mha.qkv.weight`, копий весов нет. Выходы голов, склеенные
-# и пропущенные через `proj`, дают тот же результат.
+# и пропущенные через `proj`, дают тот же результат. А потеря, посчитанная по одной голове 0,
+# отдаёт градиент строкам `mha.qkv.weight`, принадлежащим голове 0 (её строкам запросов, ключей и
+# значений), и никаким другим.
 
 # %%
 per_head = torch.cat([head(x) for head in mha.heads], dim=-1)  # (B, T, H*hs)
-torch.testing.assert_close(mha.proj(per_head), mha(x), rtol=1e-12, atol=1e-12)
 w_q0 = mha.heads[0].weights[0]  # (hs, C)
 shares = w_q0.untyped_storage().data_ptr() == mha.qkv.weight.untyped_storage().data_ptr()
-print("головы по отдельности == общий путь:", True)
+print("головы по отдельности == общий путь:", same(mha.proj(per_head), mha(x)))
 print("веса головы 0 лежат в mha.qkv.weight:", shares)
+mha.heads[0](x).pow(2).sum().backward()  # потеря от одной головы 0
+reached = mha.qkv.weight.grad.abs().sum(dim=-1).view(3, H, hs).sum(dim=-1) > 0  # (3, H): q, k, v × головы
+print("строки mha.qkv.weight с градиентом от головы 0 (q, k, v по головам):", reached.int().tolist())
+mha.zero_grad()
 
 # %% [markdown]
 # ## Равенство с `torch.nn.MultiheadAttention`
@@ -279,12 +291,11 @@ print("веса головы 0 лежат в mha.qkv.weight:", shares)
 
 # %%
 torch_mha = mha.to_torch()
-future = ~causal  # True = masked out, the PyTorch convention
+future = ~causal  # True — закрыто, соглашение PyTorch
 theirs, their_weights = torch_mha(
     x, x, x, attn_mask=future, average_attn_weights=False
 )  # (B, T, C), (B, H, T, T)
-torch.testing.assert_close(theirs, mha(x), rtol=1e-12, atol=1e-12)
-torch.testing.assert_close(their_weights, mha.get_attention_weights(x), rtol=1e-12, atol=1e-12)
+to_torch_equal = same(theirs, mha(x)) and same(their_weights, mha.get_attention_weights(x))
 
 source = torch.nn.MultiheadAttention(C, H, batch_first=True).double().eval()  # инициализация PyTorch
 loaded = MultiHeadAttention.from_torch(source, max_seq_len=16).eval()
@@ -292,15 +303,15 @@ theirs, their_weights = source(
     x, x, x, attn_mask=future, average_attn_weights=False
 )  # (B, T, C), (B, H, T, T)
 ours, our_weights = loaded(x, return_weights=True)  # (B, T, C), (B, H, T, T)
-torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
-torch.testing.assert_close(loaded(x), theirs, rtol=1e-12, atol=1e-12)  # и быстрый путь тоже
-torch.testing.assert_close(our_weights, their_weights, rtol=1e-12, atol=1e-12)
-print("to_torch и from_torch: выходы и веса равны исходному модулю:", True)
+from_torch_equal = (
+    same(ours, theirs) and same(loaded(x), theirs) and same(our_weights, their_weights)
+)  # и быстрый путь тоже
+print("to_torch и from_torch: выходы и веса равны исходному модулю:", to_torch_equal and from_torch_equal)
 
 # %% [markdown]
-# ## Число параметров: 4·C² + 4·C
+# ## Число параметров
 #
-# Три проекции `C → C` и выходная проекция `C → C`, у каждой матрица `C × C` и смещение `C`.
+# $4C^2 + 4C$: три проекции $C \to C$ и выходная проекция $C \to C$, у каждой матрица $C \times C$ и смещение длины $C$.
 
 # %%
 n_params = sum(p.numel() for p in mha.parameters())
@@ -308,10 +319,10 @@ assert n_params == 4 * C**2 + 4 * C
 print(f"C = {C}: параметров {n_params} = 4·{C}² + 4·{C}")
 
 # %% [markdown]
-# ## Стоимость: O(T²·C), и число голов её не меняет
+# ## Стоимость: одна и та же при любом числе голов
 #
-# Считаем умножения-сложения (FLOPs = 2 на каждое): проекции `2·T·C·4C`, оценки и взвешивание
-# `2·2·H·T²·hs`. При `H·hs = C` второе слагаемое равно `4·T²·C` при любом числе голов.
+# Считаем умножения-сложения (FLOPs = 2 на каждое): проекции $2 \cdot T \cdot C \cdot 4C$, оценки и взвешивание
+# $2 \cdot 2 \cdot H T^2 \mathrm{hs}$. При $H\,\mathrm{hs} = C$ второе слагаемое равно $4T^2C$ при любом числе голов.
 
 
 # %%
@@ -328,9 +339,9 @@ print("рост T вдвое: внимание ×", flops(512, 512, 8)["вним
 # %% [markdown]
 # Умножений столько же, но работа не та же. У каждой головы своя матрица весов `(T, T)`: тензор
 # `(B, H, T, T)`, экспоненты softmax и наложение маски растут вместе с `H`. А вес маленькой
-# головы дёшев (`4·hs` FLOPs на оценку и его долю в выходе), поэтому всё большая часть времени
+# головы дёшев ($4\,\mathrm{hs}$ FLOPs на оценку и его долю в выходе), поэтому всё большая часть времени
 # уходит на запись, softmax и чтение весов, а узкие матричные умножения маленьких голов
-# работают менее эффективно. Для `B = 1, T = 256, C = 512`:
+# работают менее эффективно. Для $B = 1$, $T = 256$, $C = 512$:
 
 # %%
 print("  H |  hs | веса float32, МиБ | exp() в softmax | FLOPs на вес")
@@ -352,7 +363,7 @@ for heads in (1, 2, 4, 8):
 
 # %%
 with torch.no_grad():
-    per_head_weights = [head.get_attention_weights(x) for head in mha.heads]  # H x (B, T, T)
+    per_head_weights = [head.get_attention_weights(x) for head in mha.heads]  # H тензоров (B, T, T)
 tokens = ["кошка", "села", "на", "тёплый", "коврик", "."]
 print(
     "веса последнего запроса по головам:", [[round(float(v), 2) for v in w[0, -1]] for w in per_head_weights]
