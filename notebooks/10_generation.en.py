@@ -30,11 +30,14 @@ if importlib.util.find_spec("simple_llm") is None:
 # %%
 import time
 
+import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
 import simple_llm
 
+# show figures (Figure) inline in the notebook
+# %matplotlib inline
 torch.set_default_dtype(torch.float64)  # a small model: float64 is cheap, and outputs repeat on any machine
 torch.set_num_threads(1)  # one thread is enough for a small model
 text = "the quick brown fox jumps over the lazy dog. " * 4
@@ -83,22 +86,101 @@ model.eval()
 # ## Greedy and sampled decoding
 #
 # `generate(x, max_new_tokens, do_sample)` appends one token at a time. Greedy decoding takes the
-# most likely token; sampling draws from the softmax of the logits divided by the temperature,
-# optionally among the `top_k` most likely tokens only or within the probability mass `top_p`.
+# most likely token. Sampling draws token $i$ with probability
+#
+# $$
+# p_i = \frac{\exp(z_i / \tau)}{\sum_j \exp(z_j / \tau)},
+# $$
+#
+# where $z$ are the logits of the last position and $\tau$ is `temperature`, optionally among the
+# `top_k` most likely tokens only, or among the nucleus of `top_p` (below).
 
 # %%
 prompt = encode("the quick")  # (1, 9)
 print("greedy:               ", repr(decode(model.generate(prompt, 40, do_sample=False)[0])))
 samplers = [
-    ("T = 1.0", {}),
-    ("T = 2.0", {"temperature": 2.0}),
-    ("T = 2.0, top_k = 3", {"temperature": 2.0, "top_k": 3}),
-    ("T = 2.0, top_p = 0.9", {"temperature": 2.0, "top_p": 0.9}),
+    ("τ = 1.0", {}),
+    ("τ = 2.0", {"temperature": 2.0}),
+    ("τ = 2.0, top_k = 3", {"temperature": 2.0, "top_k": 3}),
+    ("τ = 2.0, top_p = 0.9", {"temperature": 2.0, "top_p": 0.9}),
 ]
 for name, kwargs in samplers:
     _ = torch.manual_seed(1)
     out = model.generate(prompt, 40, do_sample=True, **kwargs)  # (1, 49)
     print(f"{name + ':':22}", repr(decode(out[0])))
+
+# %% [markdown]
+# ## Temperature, top-k and top-p on one distribution
+#
+# After a single "o" the line can go on in several ways, so the model's next-token distribution is
+# spread over a few tokens. Dividing the logits by $\tau < 1$ sharpens it, $\tau > 1$ flattens it.
+# `top_k = 3` keeps the three most likely tokens whatever their probabilities; `top_p = 0.9` keeps
+# the nucleus: sort the probabilities $p_{(1)} \ge p_{(2)} \ge \dots$ and keep the smallest $n$ with
+#
+# $$
+# \sum_{j=1}^{n} p_{(j)} \ge \mathrm{top\_p},
+# $$
+#
+# so its size follows the temperature.
+
+# %%
+probe = encode("o")  # (1, 1)
+with torch.no_grad():
+    z = model(probe)[0, -1]  # (V,): logits of the next token
+taus = (0.5, 1.0, 2.0)
+probs = torch.stack([(z / tau).softmax(dim=-1) for tau in taus])  # (3, V)
+ranked = probs.sort(dim=-1, descending=True).values  # (3, V)
+nuclei = ((ranked.cumsum(dim=-1) - ranked) < 0.9).sum(dim=-1).tolist()  # up to the token reaching 0.9
+shown = max(nuclei) + 2
+order = z.argsort(descending=True)[:shown]  # the most likely tokens, two past the largest nucleus
+labels = [repr(chars[i])[1:-1].replace(" ", "␣") for i in order.tolist()]
+fig, axes = plt.subplots(3, 1, figsize=(4.8, 6.4), sharex=True, sharey=True, layout="constrained")
+fig.suptitle("Next-token probabilities after “o” at three temperatures")
+for ax, tau, row, nucleus in zip(axes, taus, probs, nuclei):
+    top = row[order]  # (shown,)
+    print(
+        f"τ = {tau}:",
+        "top-4 probabilities",
+        [round(v, 2) for v in top[:4].tolist()],
+        "| nucleus of top_p = 0.9:",
+        nucleus,
+    )
+    ax.bar(range(shown), top.numpy(), color=["C0" if r < nucleus else "lightgrey" for r in range(shown)])
+    ax.axvline(2.5, color="C3", linestyle="--", label="top_k = 3")
+    ax.axvline(nucleus - 0.5, color="C2", linestyle=":", linewidth=2, label="top_p = 0.9")
+    ax.set_title(f"τ = {tau}: the top_p nucleus holds {nucleus} tokens", fontsize=11)
+    ax.set_ylabel("probability")
+axes[0].legend(fontsize=10)
+axes[-1].set_xticks(range(shown), labels)
+axes[-1].set_xlabel("token, most likely first")
+plt.close(fig)
+fig
+
+# %% [markdown]
+# The nucleus is what Holtzman et al. (2019) defined and what Hugging Face's `TopPLogitsWarper`
+# keeps: the token that crosses `top_p` is kept. On probabilities 0.5, 0.3, 0.2 with `top_p = 0.6`
+# that is tokens 0 and 1. The original project kept the tokens whose cumulative probability stays
+# at most `top_p`, which stops before the crossing token: token 0 alone, greedy decoding in
+# disguise. `pick_next_token` samples the nucleus:
+
+# %%
+probs = torch.tensor([[0.5, 0.3, 0.2]])  # (B, V)
+_ = torch.manual_seed(0)
+drawn = {simple_llm.pick_next_token(probs.log(), do_sample=True, top_p=0.6).item() for _ in range(200)}
+original_rule = (probs.cumsum(dim=-1) <= 0.6).nonzero()[:, 1].tolist()  # cumulative probability <= top_p
+print("tokens drawn with top_p = 0.6:", sorted(drawn), "| the original's rule keeps:", original_rule)
+assert drawn == {0, 1} and original_rule == [0]
+
+# %% [markdown]
+# Logits in float16 or bfloat16 are sampled in float32: a small temperature would push them past
+# float16's largest number, 65504, and the softmax of infinities is not a distribution.
+
+# %%
+z16 = torch.tensor([[10.0, 9.0, 1.0]], dtype=torch.float16)  # (B, V)
+print("float16 logits / 1e-4:", (z16 / 1e-4).tolist())
+token = simple_llm.pick_next_token(z16, do_sample=True, temperature=1e-4)  # (B, 1)
+print("sampled at temperature 1e-4 from float16 logits:", token.item())
+assert token.item() == 0
 
 # %% [markdown]
 # ## The cache step by step
@@ -116,12 +198,15 @@ step_logits = model(next_id, cache)  # (B, 1, V): one new position
 print("after one token:", tuple(cache[0].keys.shape))  # (B, H_kv, T + 1, hs)
 full = model(torch.cat([prompt, next_id], dim=1))  # (B, T + 1, V): everything recomputed
 torch.testing.assert_close(step_logits[:, -1], full[:, -1], rtol=1e-10, atol=1e-10)
-print("cached logits == full-forward logits:", True)
+print(
+    "cached logits == full-forward logits (to 1e-10):",
+    (step_logits[:, -1] - full[:, -1]).abs().max().item() < 1e-10,
+)
 
 # %% [markdown]
 # ## The trap of `is_causal`
 #
-# A new token is one query against T cached keys. `scaled_dot_product_attention(is_causal=True)`
+# A new token is one query against $T$ cached keys. `scaled_dot_product_attention(is_causal=True)`
 # aligns its mask to the top left (pytorch#108108): the single query would see only key 0. The
 # mask we need is aligned to the bottom right; `causal_after(T_new, T_cached)` builds it.
 
@@ -142,30 +227,47 @@ print(simple_llm.causal_after(2, 3).int())  # (T_new, T_cached + T_new)
 with_cache = model.generate(prompt, 60, do_sample=False)  # (1, 69)
 without = model.generate(prompt, 60, do_sample=False, use_cache=False)  # (1, 69)
 assert torch.equal(with_cache, without)
-print("same 60 tokens with and without the cache:", True)
+print("same 60 tokens with and without the cache:", torch.equal(with_cache, without))
 print(repr(decode(with_cache[0])))
 
 # %% [markdown]
 # ## How much work the cache saves
 #
-# Count the positions that go through the model: a hook records the length of every call. Within
-# the window, recomputation reads 9, 10, 11, … positions, the cache 9, 1, 1, ….
+# Count the positions that go through the model: a hook records the length of every call, one
+# call per new token. Within the window, recomputation reads 9, 10, 11, … positions, the cache
+# 9, 1, 1, …. Once the text is longer than `max_seq_len = 32` the cache is rebuilt from the window
+# at every step, and both read 32. Every cached step still attends over all the cached keys:
+# one position through the projections and the feed-forward layers, but $O(T)$ work in attention.
 
 # %%
-lengths = []
-hook = model.register_forward_pre_hook(lambda module, args: lengths.append(args[0].size(1)))
+lengths, calls = {}, []
+hook = model.register_forward_pre_hook(lambda module, args: calls.append(args[0].size(1)))
 for use_cache in (True, False):
-    lengths.clear()
-    model.generate(prompt, 20, do_sample=False, use_cache=use_cache)
+    calls.clear()
+    model.generate(prompt, 60, do_sample=False, use_cache=use_cache)
+    lengths[use_cache] = list(calls)
     print(
         "cache" if use_cache else "no cache",
-        "| positions read:",
-        sum(lengths),
+        "| positions read, 20 new tokens:",
+        sum(calls[:20]),
+        "| 60 new tokens:",
+        sum(calls),
         "| calls:",
-        lengths[:5],
+        calls[:4],
         "...",
+        calls[-2:],
     )
 hook.remove()
+fig, ax = plt.subplots(figsize=(4.8, 3.2), layout="constrained")
+steps = range(1, 61)
+ax.step(steps, lengths[False], where="mid", label="without the cache")
+ax.step(steps, lengths[True], where="mid", label="with the cache")
+ax.axvline(24, color="grey", linestyle=":", linewidth=1)
+ax.text(25, 16, "window full", fontsize=10, color="grey")
+ax.set(xlabel="new token", ylabel="positions read", title="Positions through the model per new token")
+ax.legend(loc="center right", fontsize=10)
+plt.close(fig)
+fig
 
 # %% [markdown]
 # And in time, on a larger model with a long window (the precise numbers are in the
@@ -187,8 +289,13 @@ print("the cache is faster at 200 new tokens:", seconds[True] < seconds[False])
 # %% [markdown]
 # ## Memory
 #
-# The cache holds keys and values of every layer and every key/value head: 2 · L · H_kv · hs
-# numbers per token, times the bytes of one number (8 in float64, 2 in float16).
+# The cache holds keys and values of every layer and every key/value head:
+#
+# $$
+# \text{bytes per token} = 2 \cdot L \cdot H_{kv} \cdot \mathrm{hs} \cdot \text{bytes per number},
+# $$
+#
+# 8 bytes per number in float64, 2 in float16.
 
 # %%
 cache = model.new_cache()
@@ -199,9 +306,24 @@ print(f"2 · {L} · {H_kv} · {hs} · 8 =", 2 * L * H_kv * hs * 8, "bytes per to
 assert measured == 2 * L * H_kv * hs * 8
 
 # %% [markdown]
+# The same formula for a 7B-class model: Llama 2 7B has $L = 32$ layers of $H = 32$ heads
+# of size $\mathrm{hs} = 128$, every head with its own keys and values ($H_{kv} = H$), and
+# 6.74 billion parameters.
+
+# %%
+L7, H_kv7, hs7 = 32, 32, 128  # Llama 2 7B: layers, key/value heads, head size
+per_token = 2 * L7 * H_kv7 * hs7 * 2  # float16: 2 bytes per number
+weights_gib = 6.74e9 * 2 / 2**30
+print(f"(L, H_kv, hs) = {(L7, H_kv7, hs7)}: {per_token} bytes per token = {per_token / 2**20} MiB in float16")
+print(f"4096 tokens: {per_token * 4096 / 2**30} GiB per sequence; weights: {weights_gib:.1f} GiB")
+print(f"a batch of 8 such sequences: {8 * per_token * 4096 / 2**30} GiB of cache")
+assert 8 * per_token * 4096 / 2**30 > weights_gib
+
+# %% [markdown]
 # ## Summary
 #
 # The cache keeps what does not change (keys and values of the tokens already read), so each new
-# token costs one position instead of the whole window, and the tokens are those of recomputation.
-# Its memory grows with layers × key/value heads × head size: the next chapter shrinks the middle
-# factor, [multi-query and grouped-query attention](../../chapters/11-gqa/).
+# token goes through the model as one position instead of the whole window (its attention still
+# reads every cached key), and the tokens are those of recomputation. Its memory per token is
+# $2 \cdot L \cdot H_{kv} \cdot \mathrm{hs}$ numbers: the next chapter shrinks the factor $H_{kv}$,
+# [multi-query and grouped-query attention](../../chapters/11-gqa/).
