@@ -122,7 +122,7 @@ assert (acc_none < 0.5).all()
 #
 # The simplest remedy, the one of GPT-2 and of the original project: one trained vector per
 # position, added to the token embedding. `LearnedPositions(T, C)(n)` returns the vectors of
-# positions 0…n − 1, (n, C). It knows nothing about positions beyond `max_seq_len`.
+# positions $0,\dots,n-1$, shape (n, C). It knows nothing about positions beyond `max_seq_len`.
 
 # %%
 print(tuple(simple_llm.LearnedPositions(T, C)(5).shape))  # (T, C)
@@ -313,7 +313,7 @@ assert (sharp.max(dim=1).values > 0.95).all() and (spread.max() < 0.5).item()
 # With learned positions each head finds its key: one puts almost all its weight on $t - 1$, the
 # other on $t - 3$. With rotary positions neither does: each head leans towards one of the two keys
 # but spreads its weight over several, and the linear head still reads both tokens out of the two
-# mixtures. Accuracy 1 does not need a sharp head.
+# mixtures: accuracy 1 does not need a head that looks at exactly one key.
 
 # %% [markdown]
 # ## Summary
