@@ -21,10 +21,10 @@ from importlib.metadata import PackageNotFoundError, version
 from simple_llm.decoder import Decoder
 from simple_llm.feed_forward import FeedForward
 from simple_llm.gpt import GPT, pick_next_token
-from simple_llm.head_attention import HeadAttention
+from simple_llm.head_attention import HeadAttention, HeadView
 from simple_llm.kv_cache import KVCache
-from simple_llm.masks import padding_mask
-from simple_llm.multi_head_attention import HeadView, MultiHeadAttention, causal_after
+from simple_llm.masks import causal_after, padding_mask
+from simple_llm.multi_head_attention import MultiHeadAttention
 from simple_llm.plotting import plot_attention_heads
 from simple_llm.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions, sinusoidal_positions
 from simple_llm.tiled import tiled_attention

@@ -1,10 +1,13 @@
-"""Scaled dot-product attention written out: the formula that every module of the package uses."""
+"""Scaled dot-product attention: the formula written out, and the one function that picks the kernel."""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
+
+from simple_llm.masks import causal_after, combine_masks
 
 
 # --8<-- [start:attend]
@@ -36,3 +39,75 @@ def attend(
 
 
 # --8<-- [end:attend]
+
+
+# --8<-- [start:dispatch]
+def causal_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    return_weights: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Causal attention of ``H`` query heads over ``H_kv`` key/value heads: the one place that picks the kernel.
+
+    The ``T`` queries are the last ``T`` of the ``T_k`` keys (``start = T_k - T`` positions come
+    from a cache), so query ``t`` sees keys ``0 .. start+t``. Without a mask and without weights
+    the work goes to ``F.scaled_dot_product_attention`` (SDPA): with ``is_causal=True`` when
+    ``start == 0``, with no mask for a single new query, with the bottom-right mask
+    ``causal_after`` otherwise (``is_causal`` aligns top-left when ``T != T_k``, pytorch#108108).
+    A user mask goes to SDPA combined with the causal one; ``return_weights=True`` takes the
+    explicit path, ``attend``, which materialises the weights.
+
+    Args:
+        q: Queries ``(B, H, T, hs)``.
+        k: Keys ``(B, H_kv, T_k, hs)``, ``H_kv`` dividing ``H``; query head ``h`` reads key/value
+            head ``h // (H // H_kv)``.
+        v: Values ``(B, H_kv, T_k, hs)``.
+        mask: Optional user mask, ``True``/1 = may attend (shapes: ``simple_llm.masks``); only
+            with ``T == T_k``. Default: ``None``.
+        return_weights: Also return the weights ``(B, H, T, T_k)``. Default: ``False``.
+
+    Returns:
+        ``(out, weights)``: ``out`` ``(B, H, T, hs)``; ``weights`` is ``None`` unless
+        ``return_weights``. A query that may attend to no key outputs zeros.
+
+    Examples:
+        >>> import torch
+        >>> q, k, v = torch.randn(1, 4, 3, 8), torch.randn(1, 2, 5, 8), torch.randn(1, 2, 5, 8)
+        >>> out, weights = causal_attention(q, k, v, return_weights=True)  # 3 new queries, 2 cached keys
+        >>> out.shape, weights.shape
+        (torch.Size([1, 4, 3, 8]), torch.Size([1, 4, 3, 5]))
+        >>> weights[0, 0].gt(0).int()  # query t sees keys 0 .. 2+t
+        tensor([[1, 1, 1, 0, 0],
+                [1, 1, 1, 1, 0],
+                [1, 1, 1, 1, 1]], dtype=torch.int32)
+        >>> torch.allclose(causal_attention(q, k, v)[0], out, atol=1e-6)
+        True
+    """
+    B, H, T, _ = q.shape
+    H_kv, T_k = k.size(1), k.size(2)
+    start = T_k - T
+    gqa = {"enable_gqa": True} if H_kv != H else {}  # SDPA's keyword only where it is needed
+    if mask is None and not return_weights:
+        if start == 0:  # T == T_k: the top-left causal mask of is_causal is the right one
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, **gqa), None  # (B, H, T, hs)
+        if T == 1:  # one new query sees every cached key: no mask at all
+            return F.scaled_dot_product_attention(q, k, v, **gqa), None  # (B, H, 1, hs)
+        allowed = causal_after(T, start, q.device)  # (T, T_k)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, **gqa), None  # (B, H, T, hs)
+    if start == 0:
+        allowed, keep = combine_masks(mask, B, T, H, q.device)  # (B|1, H|1, T, T)
+    elif mask is None:
+        allowed, keep = causal_after(T, start, q.device), None  # (T, T_k)
+    else:
+        raise ValueError(f"a mask needs as many queries as keys, got T={T} queries and T_k={T_k} keys")
+    if return_weights:
+        g = H // H_kv
+        k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)  # (B, H, T_k, hs)
+        return attend(q, k, v, allowed, keep)  # (B, H, T, hs), (B, H, T, T_k)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, **gqa)  # (B, H, T, hs)
+    return (y if keep is None else y.masked_fill(~keep, 0.0)), None
+
+
+# --8<-- [end:dispatch]

@@ -6,8 +6,8 @@ import torch
 import torch.nn as nn
 
 from simple_llm._checks import check_input
-from simple_llm._original import decoder_hook
 from simple_llm.feed_forward import FeedForward
+from simple_llm.interop import decoder_hook
 from simple_llm.kv_cache import KVCache
 from simple_llm.multi_head_attention import MultiHeadAttention
 
@@ -35,6 +35,7 @@ class Decoder(nn.Module):
         - x: ``(B, T, C)``, float.
         - mask: optional, as in ``MultiHeadAttention``.
         - cache: optional ``KVCache`` of the attention, as there.
+        - cos_sin: optional rotary ``(cos, sin)``, each ``(T, hs)``, as there.
         - output: ``(B, T, C)``.
 
     Examples:
@@ -70,13 +71,18 @@ class Decoder(nn.Module):
 
     # --8<-- [start:forward]
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, *, cache: KVCache | None = None
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        *,
+        cache: KVCache | None = None,
+        cos_sin: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Apply the block to ``x``; returns ``(B, T, C)``."""
+        """Apply the block to ``x``; returns ``(B, T, C)``. ``cos_sin``: rotary angles, as in the attention."""
         check_input(x, self.attention.emb_size, self.attention.max_seq_len)
         if self.norm_first:
-            x = x + self.attention(self.norm1(x), mask, cache=cache)
+            x = x + self.attention(self.norm1(x), mask, cache=cache, cos_sin=cos_sin)
             return x + self.feed_forward(self.norm2(x))
-        x = self.norm1(x + self.attention(x, mask, cache=cache))
+        x = self.norm1(x + self.attention(x, mask, cache=cache, cos_sin=cos_sin))
         return self.norm2(x + self.feed_forward(x))
         # --8<-- [end:forward]

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from simple_llm._checks import check_dropout, check_input, check_size
-from simple_llm._original import feed_forward_hook
+from simple_llm.interop import feed_forward_hook
 
 
 class FeedForward(nn.Module):

@@ -125,8 +125,10 @@ class GPT(nn.Module):
         elif self.position_embeddings is not None:
             h = h + self.position_embeddings(T, start)  # (B, T, C)
         h = self.dropout(h)
+        rotary = self.decoders[0].attention.rotary  # the same in every block, or None
+        cos_sin = None if rotary is None else rotary.cos_sin(T, start, h.dtype, h.device)  # (T, hs) each
         for i, block in enumerate(self.decoders):
-            h = block(h, cache=None if cache is None else cache[i])  # (B, T, C)
+            h = block(h, cache=None if cache is None else cache[i], cos_sin=cos_sin)  # (B, T, C)
         return self.head(self.norm(h))  # (B, T, V)
 
     # --8<-- [end:forward]

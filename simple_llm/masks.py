@@ -1,4 +1,4 @@
-"""Attention masks: key padding from lengths, and the causal mask combined with a user mask.
+"""Attention masks: key padding from lengths, the causal mask combined with a user mask, and after a cache.
 
 Polarity in this package: ``True`` (or ``1``) means "may attend". This is the convention of
 ``F.scaled_dot_product_attention`` and the opposite of ``nn.MultiheadAttention``, whose
@@ -117,3 +117,21 @@ def combine_masks(
     keep = allowed.any(dim=-1, keepdim=True)  # (B|1, H|1, T, 1)
     return allowed | ~keep, keep
     # --8<-- [end:combine]
+
+
+def causal_after(T: int, start: int, device: torch.device | None = None) -> torch.Tensor:
+    """Causal mask of ``T`` queries at positions ``start .. start+T-1`` over keys ``0 .. start+T-1``.
+
+    Aligned to the bottom right: query ``t`` may attend to keys ``0 .. start+t``. (With
+    ``T_q != T_k``, ``scaled_dot_product_attention(is_causal=True)`` aligns its mask to the top
+    left instead, pytorch#108108: a one-token query would see key 0 only.)
+
+    Returns:
+        Bool ``(T, start+T)``, ``True`` = may attend.
+
+    Examples:
+        >>> causal_after(2, 3).int()
+        tensor([[1, 1, 1, 1, 0],
+                [1, 1, 1, 1, 1]], dtype=torch.int32)
+    """
+    return torch.ones(T, start + T, dtype=torch.bool, device=device).tril(diagonal=start)  # (T, T_k)

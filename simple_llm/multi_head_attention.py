@@ -1,16 +1,15 @@
-"""Causal multi-head self-attention: one fused Q/K/V projection, per-head views of it."""
+"""Causal multi-head self-attention: one fused Q/K/V projection, heads as views of it."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from simple_llm import interop
 from simple_llm._checks import check_dropout, check_input, check_size
-from simple_llm._original import multi_head_attention_hook
-from simple_llm.attention import attend
+from simple_llm.attention import causal_attention
+from simple_llm.head_attention import HeadView
 from simple_llm.kv_cache import KVCache
-from simple_llm.masks import combine_masks
 from simple_llm.positions import RotaryEmbedding
 
 
@@ -103,7 +102,9 @@ class MultiHeadAttention(nn.Module):
         self.qkv = nn.Linear(emb_size, (num_heads + 2 * num_kv_heads) * head_size)
         self.proj = nn.Linear(num_heads * head_size, emb_size)
         self.dropout = nn.Dropout(dropout)
-        self.register_load_state_dict_pre_hook(multi_head_attention_hook)  # the original project's keys
+        self.register_load_state_dict_pre_hook(
+            interop.multi_head_attention_hook
+        )  # the original project's keys
         self.rotary = RotaryEmbedding(head_size) if rope else None
 
     # --8<-- [start:forward]
@@ -114,6 +115,7 @@ class MultiHeadAttention(nn.Module):
         return_weights: bool = False,
         *,
         cache: KVCache | None = None,
+        cos_sin: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Attend causally over ``x`` (and over the cached positions, if ``cache`` is given).
 
@@ -128,6 +130,9 @@ class MultiHeadAttention(nn.Module):
                 create_graph=True)`` followed by another backward works only with ``True``.
             cache: Optional ``simple_llm.KVCache``; this call's keys and values are
                 appended to it. Default: ``None``.
+            cos_sin: Optional rotary ``(cos, sin)``, each ``(T, hs)``, from
+                ``RotaryEmbedding.cos_sin`` for this call's positions (a ``GPT`` computes them
+                once for all its blocks); only with ``rope=True``. Default: ``None`` (computed here).
 
         Returns:
             ``out`` ``(B, T, C)``, or ``(out, weights)`` if ``return_weights``.
@@ -145,31 +150,14 @@ class MultiHeadAttention(nn.Module):
             k = k.view(B, T, H_kv, hs).transpose(1, 2)  # (B, H_kv, T, hs)
             v = v.view(B, T, H_kv, hs).transpose(1, 2)  # (B, H_kv, T, hs)
         if self.rotary is not None:
-            q, k = self.rotary(q, start), self.rotary(k, start)  # (B, H, T, hs), (B, H_kv, T, hs)
+            if cos_sin is None:
+                cos_sin = self.rotary.cos_sin(T, start, x.dtype, x.device)  # (T, hs) each
+            q, k = self.rotary(q, cos_sin=cos_sin), self.rotary(k, cos_sin=cos_sin)  # (B, H|H_kv, T, hs)
+        elif cos_sin is not None:
+            raise ValueError("cos_sin needs a module built with rope=True")
         if cache is not None:
             k, v = cache.append(k, v)  # (B, H_kv, T_k, hs), T_k = start + T
-        gqa = {"enable_gqa": True} if H_kv != H else {}  # SDPA's keyword only where it is needed
-        if mask is None and not return_weights:
-            if start == 0:  # T_q == T_k: the top-left causal mask of is_causal is the right one
-                y = F.scaled_dot_product_attention(q, k, v, is_causal=True, **gqa)  # (B, H, T, hs)
-            elif T == 1:  # one new query sees every cached key: no mask at all
-                y = F.scaled_dot_product_attention(q, k, v, **gqa)  # (B, H, 1, hs)
-            else:  # is_causal=True would align top-left (pytorch#108108): pass the mask explicitly
-                allowed = causal_after(T, start, x.device)  # (T, T_k)
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, **gqa)  # (B, H, T, hs)
-        else:
-            if cache is None:
-                allowed, keep = combine_masks(mask, B, T, H, x.device)  # (B|1, H|1, T, T)
-            else:
-                allowed, keep = causal_after(T, start, x.device), None  # (T, T_k)
-            if return_weights:
-                g = H // H_kv
-                k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)  # (B, H, T_k, hs)
-                y, weights = attend(q, k, v, allowed, keep)  # (B, H, T, hs), (B, H, T, T_k)
-            else:
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, **gqa)  # (B, H, T, hs)
-                if keep is not None:
-                    y = y.masked_fill(~keep, 0.0)
+        y, weights = causal_attention(q, k, v, mask, return_weights)  # (B, H, T, hs), (B, H, T, T_k)
         y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H*hs)
         out = self.dropout(self.proj(y))  # (B, T, C)
         return (out, weights) if return_weights else out
@@ -245,26 +233,7 @@ class MultiHeadAttention(nn.Module):
             >>> mha.num_heads, mha.head_size
             (4, 16)
         """
-        if not isinstance(module, nn.MultiheadAttention):
-            raise TypeError(f"module must be a torch.nn.MultiheadAttention, got {type(module).__name__}")
-        if module.kdim != module.embed_dim or module.vdim != module.embed_dim:
-            raise ValueError(
-                f"kdim={module.kdim} and vdim={module.vdim} must equal embed_dim={module.embed_dim}"
-            )
-        if module.in_proj_bias is None or module.out_proj.bias is None:
-            raise ValueError("module was built with bias=False; only bias=True is supported")
-        if module.bias_k is not None:
-            raise ValueError("module was built with add_bias_kv=True, which is not supported")
-        if module.add_zero_attn:
-            raise ValueError("module was built with add_zero_attn=True, which is not supported")
-        ours = cls(module.num_heads, module.embed_dim, module.head_dim, max_seq_len, dropout)
-        ours.to(device=module.in_proj_weight.device, dtype=module.in_proj_weight.dtype)
-        with torch.no_grad():
-            ours.qkv.weight.copy_(module.in_proj_weight)
-            ours.qkv.bias.copy_(module.in_proj_bias)
-            ours.proj.weight.copy_(module.out_proj.weight)
-            ours.proj.bias.copy_(module.out_proj.bias)
-        return ours
+        return interop.from_torch(cls, module, max_seq_len, dropout)
 
     def to_torch(self) -> nn.MultiheadAttention:
         """Copy into a ``torch.nn.MultiheadAttention(C, H, batch_first=True)`` (dropout 0).
@@ -279,106 +248,4 @@ class MultiHeadAttention(nn.Module):
               (out_proj): NonDynamicallyQuantizableLinear(in_features=64, out_features=64, bias=True)
             )
         """
-        if self.num_kv_heads != self.num_heads or self.rotary is not None:
-            raise ValueError(
-                f"nn.MultiheadAttention has neither grouped-query attention nor rotary positions, got "
-                f"num_kv_heads={self.num_kv_heads} (num_heads={self.num_heads}), rope={self.rotary is not None}"
-            )
-        if self.num_heads * self.head_size != self.emb_size:
-            raise ValueError(
-                f"nn.MultiheadAttention needs num_heads * head_size == emb_size, got "
-                f"{self.num_heads} * {self.head_size} != {self.emb_size}"
-            )
-        weight = self.qkv.weight
-        module = nn.MultiheadAttention(
-            self.emb_size, self.num_heads, batch_first=True, device=weight.device, dtype=weight.dtype
-        )
-        with torch.no_grad():
-            module.in_proj_weight.copy_(self.qkv.weight)
-            module.in_proj_bias.copy_(self.qkv.bias)
-            module.out_proj.weight.copy_(self.proj.weight)
-            module.out_proj.bias.copy_(self.proj.bias)
-        return module.train(self.training)
-
-
-class HeadView:
-    """One head of a ``MultiHeadAttention``, read from views of its ``qkv``.
-
-    Not an ``nn.Module``: it owns no parameters, so gradients reach ``mha.qkv`` and in-place
-    changes to ``mha.qkv`` are seen at once.
-    """
-
-    def __init__(self, mha: MultiHeadAttention, h: int) -> None:
-        self.mha = mha
-        self.index = h
-
-    @property
-    def kv_index(self) -> int:
-        """Index of the key/value head this query head reads, ``h // (H // H_kv)``."""
-        return self.index // (self.mha.num_heads // self.mha.num_kv_heads)
-
-    def _slices(self, tensor: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Rows of head ``h`` in ``tensor`` (``qkv.weight`` or ``qkv.bias``) for Q, K and V."""
-        H, H_kv, hs = self.mha.num_heads, self.mha.num_kv_heads, self.mha.head_size
-        q, k, v = tensor.split([H * hs, H_kv * hs, H_kv * hs])  # rows of Q, K, V
-        kv = self.kv_index
-        return (
-            q.view(H, hs, -1)[self.index],
-            k.view(H_kv, hs, -1)[kv],
-            v.view(H_kv, hs, -1)[kv],
-        )  # 3 x (hs, C|1)
-
-    @property
-    def weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(W_q, W_k, W_v)``, each ``(hs, C)``, views of ``mha.qkv.weight``."""
-        return self._slices(self.mha.qkv.weight)
-
-    @property
-    def biases(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(b_q, b_k, b_v)``, each ``(hs,)``, views of ``mha.qkv.bias``."""
-        return tuple(b.squeeze(-1) for b in self._slices(self.mha.qkv.bias))  # 3 x (hs,)
-
-    def _attend(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        mha = self.mha
-        B, T = check_input(x, mha.emb_size, mha.max_seq_len)
-        q, k, v = (F.linear(x, w, b) for w, b in zip(self.weights, self.biases))  # (B, T, hs) each
-        if mha.rotary is not None:
-            q, k = mha.rotary(q), mha.rotary(k)  # (B, T, hs) each
-        allowed, keep = combine_masks(mask, B, T, mha.num_heads, x.device)  # (B|1, H|1, T, T)
-        allowed = allowed.expand(-1, mha.num_heads, -1, -1)[:, self.index]  # (B|1, T, T)
-        if keep is not None:
-            keep = keep.expand(-1, mha.num_heads, -1, -1)[:, self.index]  # (B|1, T, 1)
-        return attend(q, k, v, allowed, keep)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Output of this head, ``(B, T, hs)``, before the output projection."""
-        return self._attend(x, mask)[0]
-
-    __call__ = forward
-
-    def get_attention_weights(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Attention weights of this head, ``(B, T, T)``."""
-        return self._attend(x, mask)[1]
-
-    def __repr__(self) -> str:
-        mha = self.mha
-        shared = "" if mha.num_kv_heads == mha.num_heads else f", key/value head {self.kv_index}"
-        return f"head {self.index} of {mha.num_heads} (head_size={mha.head_size}{shared})"
-
-
-def causal_after(T: int, start: int, device: torch.device | None = None) -> torch.Tensor:
-    """Causal mask of ``T`` queries at positions ``start .. start+T-1`` over keys ``0 .. start+T-1``.
-
-    Aligned to the bottom right: query ``t`` may attend to keys ``0 .. start+t``. (With
-    ``T_q != T_k``, ``scaled_dot_product_attention(is_causal=True)`` aligns its mask to the top
-    left instead, pytorch#108108: a one-token query would see key 0 only.)
-
-    Returns:
-        Bool ``(T, start+T)``, ``True`` = may attend.
-
-    Examples:
-        >>> causal_after(2, 3).int()
-        tensor([[1, 1, 1, 1, 0],
-                [1, 1, 1, 1, 1]], dtype=torch.int32)
-    """
-    return torch.ones(T, start + T, dtype=torch.bool, device=device).tril(diagonal=start)  # (T, T_k)
+        return interop.to_torch(self)

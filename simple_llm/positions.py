@@ -170,17 +170,41 @@ class RotaryEmbedding(nn.Module):
         return p[:, None] * self.base ** (-i / self.head_size)[None, :]  # (T, hs/2)
 
     # --8<-- [start:rotate]
-    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Rotate ``x`` ``(..., T, hs)`` as positions ``start .. start+T-1``."""
+    def cos_sin(
+        self, T: int, start: int = 0, dtype: torch.dtype = torch.float32, device: torch.device | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``cos`` and ``sin`` of the angles, each ``(T, hs)`` in ``dtype``: a GPT computes them once per forward."""
+        angles = self.angles(T, start, _angle_dtype(dtype), device)  # (T, hs/2)
+        return angles.cos().repeat(1, 2).to(dtype), angles.sin().repeat(1, 2).to(dtype)  # (T, hs) each
+
+    def forward(
+        self, x: torch.Tensor, start: int = 0, cos_sin: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Rotate ``x`` ``(..., T, hs)`` as positions ``start .. start+T-1``, or by ``cos_sin`` from ``cos_sin()``."""
         if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
             raise TypeError("x must be a floating-point tensor of shape (..., T, hs)")
         if x.size(-1) != self.head_size:
             raise ValueError(f"x must have last dimension hs={self.head_size}, got shape {tuple(x.shape)}")
-        angles = self.angles(x.size(-2), start, _angle_dtype(x.dtype), x.device)  # (T, hs/2)
-        cos = angles.cos().repeat(1, 2).to(x.dtype)  # (T, hs)
-        sin = angles.sin().repeat(1, 2).to(x.dtype)  # (T, hs)
+        if cos_sin is None:
+            cos_sin = self.cos_sin(x.size(-2), start, x.dtype, x.device)
+        else:
+            self._check_cos_sin(cos_sin, x.size(-2), start)
+        cos, sin = (c.to(x.dtype) for c in cos_sin)  # (T, hs) each
         x1, x2 = x.chunk(2, dim=-1)  # (..., T, hs/2) each
         rotated_half = torch.cat([-x2, x1], dim=-1)  # (..., T, hs)
         return x * cos + rotated_half * sin  # (..., T, hs)
 
     # --8<-- [end:rotate]
+
+    def _check_cos_sin(self, cos_sin: object, T: int, start: int) -> None:
+        if start != 0:
+            raise ValueError(f"give either start ({start}) or cos_sin, not both: cos_sin holds the positions")
+        expected = (T, self.head_size)
+        if not (
+            isinstance(cos_sin, tuple)
+            and len(cos_sin) == 2
+            and all(isinstance(c, torch.Tensor) and tuple(c.shape) == expected for c in cos_sin)
+        ):
+            raise ValueError(
+                f"cos_sin must be a pair (cos, sin) of tensors of shape {expected}, from cos_sin()"
+            )
