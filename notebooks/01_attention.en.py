@@ -23,8 +23,9 @@ if importlib.util.find_spec("simple_llm") is None:
 # %% [markdown]
 # ## The input and three projections
 #
-# The input `x` is a batch of B sequences of T embeddings of size C. Queries, keys and values
-# are three different linear projections of **the same** `x` into a space of size hs.
+# The input `x` is a batch of $B$ sequences of $T$ embeddings of size $C$. Queries, keys and
+# values are three different linear projections of **the same** `x` into a space of size
+# $\mathrm{hs}$.
 # We compute in float64. Its rounding error is about $10^{-16}$ of a value (float32: about $10^{-7}$), so
 # the comparisons with the package below can use tolerances some nine orders of magnitude
 # tighter than float32 needs, and a real bug cannot hide in rounding noise. Comparisons still need a
