@@ -83,6 +83,16 @@ def test_a_tag_is_published_with_trusted_publishing_only_after_every_test_job():
     assert "pip install dist/*.whl" in dist, "the dist job installs the wheel it built"
 
 
+def test_weekly_run_checks_every_notebook_from_its_install_cell():
+    workflow = ci()
+    triggers = workflow.get("on", workflow.get(True))
+    assert triggers["schedule"], "no weekly run"
+    colab = workflow["jobs"]["colab"]
+    assert "schedule" in colab["if"]
+    step = " ".join(str(s) for s in colab["steps"])
+    assert "tests/test_colab.py" in step and "'SIMPLE_LLM_COLAB_NOTEBOOKS': 'all'" in step
+
+
 def test_dependabot_moves_the_action_pins_and_the_requirements_weekly():
     config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
     updates = {u["package-ecosystem"]: u for u in config["updates"]}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The original project, which simple_llm.transformer keeps compatible: named on purpose, not ours.
 ORIGINAL = "pese-git/simple-llm"
 FORK = "acme/attn-book"  # the name the set-repo test gives its copy
