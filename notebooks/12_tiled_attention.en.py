@@ -23,10 +23,13 @@ if importlib.util.find_spec("simple_llm") is None:
 # %% [markdown]
 # ## Why subtract the maximum
 #
-# softmax(x)ᵢ = exp(xᵢ) / Σⱼ exp(xⱼ). In float32, exp overflows above about 88.7: for scores near
-# 1000 the numerator and the denominator are both infinite, and inf / inf is NaN. Subtracting the
-# row's maximum m changes nothing mathematically (exp(−m) cancels between the numerator and the
-# denominator), but then every exponent is ≤ 0 and every exp lies in (0, 1].
+# $$\operatorname{softmax}(x)_i = \frac{e^{x_i}}{\sum_j e^{x_j}}.$$
+#
+# In float32, exp overflows above about 88.7: for scores near 1000 the numerator and the denominator
+# are both infinite, and inf / inf is NaN. Subtracting the row's maximum $m = \max_j x_j$ changes
+# nothing mathematically ($e^{-m}$ cancels between the numerator and the denominator), but then every
+# exponent is at most 0 and every exponential lies in $(0, 1]$. This is the safe, or numerically
+# stable, softmax.
 
 # %%
 import math
@@ -40,18 +43,23 @@ safe = (x - x.max()).exp() / (x - x.max()).exp().sum()
 print("exp(x):        ", x.exp().tolist())
 print("naive softmax: ", naive.tolist())
 print("safe softmax:  ", ", ".join(f"{p:.4f}" for p in safe.tolist()))
-torch.testing.assert_close(safe, x.softmax(dim=-1))
-print("safe == torch.softmax:", True)
+same = torch.allclose(safe, x.softmax(dim=-1))
+assert same
+print("safe == torch.softmax:", same)
 
 # %% [markdown]
 # ## The online softmax, number by number
 #
 # The safe softmax needs the maximum before the sum: two passes over the row. The online softmax
-# (Milakov & Gimelshein, 2018) does both in one pass. After element j it keeps the running maximum
-# mⱼ = max(mⱼ₋₁, xⱼ) and the running sum dⱼ = Σᵢ≤ⱼ exp(xᵢ − mⱼ). When the maximum grows, the old sum
-# was taken relative to the old maximum, so it is multiplied by exp(mⱼ₋₁ − mⱼ):
+# (Milakov & Gimelshein, 2018) does both in one pass. After element $j$ it keeps the running maximum
+# and the running sum, taken relative to the *current* maximum:
 #
-# dⱼ = dⱼ₋₁ · exp(mⱼ₋₁ − mⱼ) + exp(xⱼ − mⱼ),  m₀ = −∞, d₀ = 0.
+# $$m_j = \max(m_{j-1}, x_j), \qquad d_j = \sum_{i \le j} e^{x_i - m_j}.$$
+#
+# When the maximum grows, the old sum was taken relative to the old maximum, so it is multiplied by
+# $e^{m_{j-1} - m_j}$:
+#
+# $$d_j = d_{j-1}\,e^{m_{j-1}-m_j} + e^{x_j-m_j}, \qquad m_0 = -\infty,\ d_0 = 0.$$
 #
 # A row of four scores, step by step:
 
@@ -70,22 +78,25 @@ assert abs(d - direct) < 1e-12
 
 # %% [markdown]
 # At step 3 the maximum grows from 2 to 4: the sum 1.3679 collected so far is multiplied by
-# exp(2 − 4) ≈ 0.1353, and the new term exp(0) = 1 is added: 1.1851. The last step leaves the maximum
-# at 4 and adds exp(3 − 4). The result equals the two-pass sum, and the weights are exp(xᵢ − m) / d.
+# $e^{2-4} \approx 0.1353$, and the new term $e^{0} = 1$ is added: 1.1851. The last step leaves the
+# maximum at 4 and adds $e^{3-4}$. The result equals the two-pass sum, and the weights are
+# $e^{x_i - m} / d$.
 
 # %%
 weights = [math.exp(x_i - m) / d for x_i in row]
 print("weights:", [round(w, 4) for w in weights])
-torch.testing.assert_close(torch.tensor(weights), torch.tensor(row).softmax(dim=-1), rtol=0, atol=1e-6)
-print("== torch.softmax:", True)
+same = torch.allclose(torch.tensor(weights), torch.tensor(row).softmax(dim=-1), rtol=0, atol=1e-6)
+assert same
+print("== torch.softmax:", same)
 
 # %% [markdown]
 # ## The running output
 #
-# Attention needs not the weights but their sum with the values: out = Σᵢ softmax(x)ᵢ · vᵢ. The same
-# trick carries a running output oⱼ = Σᵢ≤ⱼ exp(xᵢ − mⱼ) · vᵢ, rescaled by the same factor:
+# Attention needs not the weights but their sum with the values,
+# $\mathrm{out} = \sum_i \operatorname{softmax}(x)_i\, v_i$. The same trick carries a running output
+# $o_j = \sum_{i \le j} e^{x_i - m_j}\, v_i$, rescaled by the same factor:
 #
-# oⱼ = oⱼ₋₁ · exp(mⱼ₋₁ − mⱼ) + exp(xⱼ − mⱼ) · vⱼ,  and at the end out = o / d.
+# $$o_j = o_{j-1}\,e^{m_{j-1}-m_j} + e^{x_j-m_j}\,v_j, \qquad \mathrm{out} = \frac{o}{d}.$$
 #
 # The weights are never stored. Values are numbers here, so that every step can be read.
 
@@ -122,15 +133,59 @@ for block in range(0, 4, 2):
     o = o * (m - m_new).exp() + p @ v_blk
     m = m_new
     print(f"after keys {block}..{block + 1}: m = {m.item():.1f}, d = {d.item():.4f}")
-torch.testing.assert_close(o / d, scores.softmax(dim=-1) @ vals)
-print("blocks of two == softmax(x) @ v:", True)
+same = torch.allclose(o / d, scores.softmax(dim=-1) @ vals)
+assert same
+print("blocks of two == softmax(x) @ v:", same)
+
+# %% [markdown]
+# The same recurrence on a longer row: 32 scores in blocks of 4. After each block we keep $m$ and $d$.
+# Whenever a block brings a larger score, the maximum steps up and the sum collected so far shrinks
+# by $e^{m_{\mathrm{old}} - m_{\mathrm{new}}}$ before the block's own terms are added.
+
+# %%
+# %matplotlib inline
+import matplotlib.pyplot as plt
+
+g = torch.Generator().manual_seed(3)
+long_row = 2 * torch.randn(32, generator=g, dtype=torch.float64) + torch.linspace(
+    0, 4, 32, dtype=torch.float64
+)
+m, d, running = -math.inf, 0.0, []  # running: (m, d) after each block
+for start in range(0, 32, 4):
+    s = long_row[start : start + 4]  # (4,) one block of scores
+    m_new = max(m, s.max().item())
+    d = d * math.exp(m - m_new) + (s - m_new).exp().sum().item()
+    m = m_new
+    running.append((m, d))
+two_pass = (long_row - long_row.max()).exp().sum().item()
+assert abs(d - two_pass) < 1e-12
+print("m after each block:", [round(m_b, 2) for m_b, _ in running])
+print("d after each block:", [round(d_b, 2) for _, d_b in running])
+print(f"d at the end {d:.4f} == two-pass sum {two_pass:.4f}:", abs(d - two_pass) < 1e-12)
+
+ends = [start + 3 for start in range(0, 32, 4)]  # the last key of each block
+fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.8, 5.0), sharex=True, layout="constrained")
+top.plot(range(32), long_row, "o", color="grey", markersize=4, label="score $x_j$")
+top.step(ends, [m_b for m_b, _ in running], "o-", where="pre", color="C0", label="running max $m$")
+top.set(ylabel="score", title="One row, keys in blocks of 4")
+top.set_ylim(-3.5, 9)
+top.legend(loc="upper left", ncol=2)
+bottom.step(ends, [d_b for _, d_b in running], "o-", where="pre", color="C1")
+bottom.set(xlabel="key", ylabel="running sum $d$")
+for ax in (top, bottom):
+    for start in range(4, 32, 4):
+        ax.axvline(start - 0.5, color="lightgrey", linewidth=0.8)
+    ax.grid(False)
+plt.close(fig)
+fig
 
 # %% [markdown]
 # ## The tiled algorithm
 #
 # `tiled_attention` does this for every query at once, with queries in blocks too: for each block
-# of `block_size` queries it walks over the key blocks and keeps, per query, m, d and the running
-# output (a vector of `hs` numbers). The scores exist one `(block_size, block_size)` tile at a time.
+# of `block_size` queries it walks over the key blocks and keeps, per query, $m$, $d$ and the running
+# output (a vector of $\mathrm{hs}$ numbers). This order of the loops (queries outside, keys inside)
+# and the single division at the end are those of FlashAttention-2 (Dao, 2023). The scores exist one `(block_size, block_size)` tile at a time.
 # Equal to SDPA in float64, for several block sizes, with the causal mask and without:
 
 # %%
@@ -148,7 +203,7 @@ for is_causal in (False, True):
 
 # %% [markdown]
 # With `return_lse=True` the function also returns the log-sum-exp of each query's scores,
-# m + log d. Real kernels keep it for the backward pass; here it equals `torch.logsumexp` of the
+# $m + \log d$. Real kernels keep it for the backward pass; here it equals `torch.logsumexp` of the
 # full scores.
 
 # %%
@@ -156,8 +211,9 @@ out, lse = tiled_attention(q, k, v, is_causal=True, block_size=4, return_lse=Tru
 full = (q @ k.transpose(-2, -1) / math.sqrt(hs)).masked_fill(
     ~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf")
 )  # (B, H, T, T), only for the check
-torch.testing.assert_close(lse, torch.logsumexp(full, dim=-1), rtol=0, atol=1e-10)
-print("lse:", tuple(lse.shape), "== torch.logsumexp of the scores:", True)  # (B, H, T)
+same = torch.allclose(lse, torch.logsumexp(full, dim=-1), rtol=0, atol=1e-10)
+assert same
+print("lse:", tuple(lse.shape), "== torch.logsumexp of the scores:", same)  # (B, H, T)
 
 # %% [markdown]
 # Gradients flow through the loop by autograd and equal SDPA's:
@@ -166,15 +222,15 @@ print("lse:", tuple(lse.shape), "== torch.logsumexp of the scores:", True)  # (B
 qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))
 grads = torch.autograd.grad(tiled_attention(qg, kg, vg, is_causal=True, block_size=5).sum(), (qg, kg, vg))
 expected = torch.autograd.grad(F.scaled_dot_product_attention(qg, kg, vg, is_causal=True).sum(), (qg, kg, vg))
-for a, b in zip(grads, expected):
-    torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
-print("gradients of q, k, v == SDPA's:", True)
+same = [torch.allclose(a, b, rtol=0, atol=1e-10) for a, b in zip(grads, expected)]
+assert all(same)
+print("gradients of q, k, v == SDPA's:", same)
 
 # %% [markdown]
 # ## Which tiles are visited
 #
 # With the causal mask a query sees only the keys up to its own position. A tile whose keys all lie
-# after all of its queries holds only −∞: `tiled_attention` does not visit it. The tiles on the
+# after all of its queries holds only $-\infty$: `tiled_attention` does not visit it. The tiles on the
 # diagonal are visited and masked inside; the tiles below it need no mask at all. With fewer queries
 # than keys (decoding with a key-value cache) the mask is aligned to the bottom right: the last query
 # sees every key.
@@ -225,8 +281,6 @@ print(
 assert len(calls) // 2 == int((square > 0).sum() + (cache > 0).sum())
 
 # %%
-# %matplotlib inline
-import matplotlib.pyplot as plt
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
@@ -253,8 +307,8 @@ fig.tight_layout(rect=(0, 0.06, 1, 1))
 plt.show()
 
 # %% [markdown]
-# For a long sequence almost half of the tiles are skipped: with n blocks on a side the loop visits
-# n(n + 1)/2 of the n² tiles.
+# For a long sequence almost half of the tiles are skipped: with $n$ blocks on a side the loop visits
+# $n(n + 1)/2$ of the $n^2$ tiles.
 
 # %%
 for n in (4, 16, 128):
@@ -264,9 +318,10 @@ for n in (4, 16, 128):
 # ## A query with no key
 #
 # With more queries than keys, the bottom-right alignment leaves the first queries before every key:
-# their whole row of scores is −∞. A hand-written loop then subtracts a running maximum of −∞ from
-# −∞, and (−∞) − (−∞) is NaN: the classic bug of attention kernels. `tiled_attention` returns
-# zeros for such a query, like the rest of `simple_llm`, and −∞ as its log-sum-exp.
+# their whole row of scores is $-\infty$. A hand-written loop then subtracts a running maximum of
+# $-\infty$ from $-\infty$, and $(-\infty) - (-\infty)$ is NaN: the classic bug of attention kernels.
+# `tiled_attention` returns zeros for such a query, like the rest of `simple_llm`, and $-\infty$ as
+# its log-sum-exp.
 
 # %%
 q9, k4, v4 = torch.randn(9, 8), torch.randn(4, 8), torch.randn(4, 8)  # (T_q, hs), (T_k, hs), (T_k, hs)
@@ -300,7 +355,7 @@ print(
 )
 
 # %% [markdown]
-# ## Memory: T² against T
+# ## Memory: $T^2$ against $T$
 #
 # Peak memory is measured with PyTorch's profiler: it records every allocation and every free of
 # the tensor allocator; replaying them in order gives the most memory alive at once during the
@@ -390,8 +445,8 @@ plt.show()
 
 # %% [markdown]
 # The explicit path holds three `(T, T)` float32 matrices at once (the scores, the masked scores
-# and the weights): 12·T² bytes, ×4 per doubling. The tiled one holds the output (T·64 floats) and
-# a few tiles: ×2 per doubling at most. The benchmark page measures the same up to T = 8192, with
+# and the weights): $12\,T^2$ bytes, four times more per doubling. The tiled one holds the output
+# ($64\,T$ floats) and a few tiles: at most twice as much per doubling. The benchmark page measures the same up to T = 8192, with
 # SDPA beside them.
 
 # %% [markdown]
@@ -400,12 +455,13 @@ plt.show()
 # The tiled loop does the same arithmetic as the explicit path, but in many small pieces: every tile
 # is some fifteen separate PyTorch calls, each with its own dispatch overhead and its own trip through
 # memory. Real kernels (FlashAttention in CUDA, or in Triton) do one tile in one fused step in fast
-# on-chip memory, and PyTorch's CPU kernel for SDPA is a C++ loop over blocks of queries and keys
-# with the same online softmax, in parallel over threads.
+# on-chip memory, and PyTorch's CPU flash kernel for SDPA is a C++ loop over blocks of queries and
+# keys with the same online softmax, in parallel over threads.
 
 # %%
 import time
 
+torch.set_num_threads(1)  # one thread for both, as in the benchmark: no waiting for threads
 qt, kt, vt = torch.randn(3, 1, 1, 2048, 64).unbind(0)  # (B, H, T, hs) each
 n_blocks = 2048 // 64
 n_tiles = n_blocks * (n_blocks + 1) // 2  # causal: query block i visits key blocks 0..i
@@ -423,14 +479,15 @@ with torch.no_grad():
             runs.append(time.perf_counter() - start)
         timings[name] = min(runs)  # the fastest run: other processes only ever add time
 print("tiles visited at T = 2048, blocks of 64:", n_tiles)
-print("SDPA at least 4x faster than the Python loop:", timings["tiled"] > 4 * timings["sdpa"])
+print("SDPA at least twice as fast as the Python loop:", timings["tiled"] > 2 * timings["sdpa"])
 
 # %% [markdown]
 # ## Back to chapter 3: the fast path
 #
 # `MultiHeadAttention` runs `F.scaled_dot_product_attention(is_causal=True)` when no weights are
-# asked for. Replacing that call by `tiled_attention` gives the same module output: the fast path is
-# this algorithm, written as a kernel.
+# asked for. Replacing that call by `tiled_attention` gives the same module output. Equal outputs show
+# that the two compute the same function, not which kernel SDPA ran: it picks one by device, dtype
+# and inputs (a flash kernel, a memory-efficient one, or the plain formula).
 
 # %%
 from simple_llm import MultiHeadAttention
@@ -441,5 +498,6 @@ x = torch.randn(2, 11, 32, dtype=torch.float64)  # (B, T, C)
 qh, kh, vh = mha.qkv(x).view(2, 11, 3, 4, 8).permute(2, 0, 3, 1, 4)  # (B, H, T, hs) each
 heads = tiled_attention(qh, kh, vh, is_causal=True, block_size=4)  # (B, H, T, hs)
 merged = heads.transpose(1, 2).reshape(2, 11, 32)  # (B, T, H*hs)
-torch.testing.assert_close(mha.proj(merged), mha(x), rtol=0, atol=1e-10)
-print("MultiHeadAttention with tiled_attention inside == mha(x):", True, tuple(merged.shape))
+same = torch.allclose(mha.proj(merged), mha(x), rtol=0, atol=1e-10)
+assert same
+print("MultiHeadAttention with tiled_attention inside == mha(x):", same, tuple(merged.shape))
