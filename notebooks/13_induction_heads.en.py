@@ -25,9 +25,9 @@ if importlib.util.find_spec("simple_llm") is None:
 # %% [markdown]
 # ## The data: a random segment and its repeat
 #
-# Tokens are drawn uniformly from V = 64. A test sequence is L = 10 random tokens followed by the
-# same 10 tokens again (T = 20). In the first half the next token cannot be guessed: the best
-# loss is log V ≈ 4.16. In the second half it can, for a model that finds the earlier copy.
+# Tokens are drawn uniformly from $V = 64$. A test sequence is $L = 10$ random tokens followed by the
+# same 10 tokens again ($T = 20$). In the first half the next token cannot be guessed: the best
+# loss is $\log V \approx 4.16$. In the second half it can, for a model that finds the earlier copy.
 #
 # A training sequence is 20 random tokens in which a segment of 4 to 10 tokens (the length is
 # drawn for each sequence) is written twice in a row, starting at a random place. The copy is
@@ -79,7 +79,7 @@ print("log V =", round(math.log(V), 2))
 # `MultiHeadAttention` (H = 2 heads each) with residual connections, then a linear map to the V
 # logits. There is no feed-forward network and no normalization: everything a position learns
 # about the others comes through attention. `forward` also returns every layer's weights, and
-# `off=(layer, head)` switches one head off with a (B, H, T, T) mask.
+# `off=(layer, head)` switches one head off with a `(B, H, T, T)` mask.
 
 
 # %%
@@ -117,14 +117,14 @@ print(tuple(logits.shape), [tuple(w.shape) for w in weights])  # (B, T, V), (B, 
 # %% [markdown]
 # ## Three numbers
 #
-# - **Loss per half.** Position t predicts token t + 1. The first half is the loss on tokens
-#   1…9, the repeat the loss on tokens 11…19 (token 10, where the repeat starts, cannot be
+# - **Loss per half.** Position $t$ predicts token $t + 1$. The first half is the loss on tokens
+#   1 to 9, the repeat the loss on tokens 11 to 19 (token 10, where the repeat starts, cannot be
 #   foreseen and is left out).
-# - **Prefix-matching score** of a head: in the second half, query t holds token x[t], whose
-#   earlier copy sits at t − L; the score is the weight on the key right after that copy,
-#   t − L + 1, averaged over the queries. The induction stripe lies L − 1 = 9 cells below the
+# - **Prefix-matching score** of a head: in the second half, query $t$ holds token $x_t$, whose
+#   earlier copy sits at $t - L$; the score is the weight on the key right after that copy,
+#   $t - L + 1$, averaged over the queries. The induction stripe lies $L - 1 = 9$ cells below the
 #   diagonal.
-# - **Previous-token score**: the weight on key t − 1, averaged over t = 1…19.
+# - **Previous-token score**: the weight on key $t - 1$, averaged over $t = 1, \dots, 19$.
 
 
 # %%
@@ -189,7 +189,7 @@ for step, first, repeat, prefix, previous in history:
     print(f"{step:4} | {first:.2f} {repeat:.2f} | {rounded(prefix)[-1]} | {rounded(previous)[0]}")
 
 # %% [markdown]
-# The same history as a picture: the loss of each half (the dashed line is log V) and the
+# The same history as a picture: the loss of each half (the dashed line is $\log V$) and the
 # prefix-matching score of the two layer-2 heads.
 
 # %%
@@ -213,9 +213,10 @@ fig
 #
 # Find the induction head (the layer-2 head with the highest final prefix-matching score) and
 # the previous-token head (the layer-1 head with the highest previous-token score), then assert
-# what the table shows: the loss on the repeat starts near log V and ends far below it, the drop
-# is sudden (most of it within 300 steps), the first half stays near log V, and the induction
-# head's score rises from near 0 past 0.5.
+# what the table shows: the loss on the repeat starts near $\log V$ and ends far below it; the drop
+# is sudden (most of it within 300 steps); the first half stays near $\log V$; the induction head's
+# score rises from near 0 past 0.5, and so do the other layer-2 head's and the previous-token head's;
+# and the induction head and the previous-token head pass 0.5 inside the window of the largest drop.
 
 # %%
 first = torch.tensor([row[1] for row in history])  # (checkpoints,)
@@ -234,14 +235,24 @@ assert repeat[0] > math.log(V) - 0.5 and repeat[-1] < 1.5
 assert fall.max() > 0.6 * (repeat[0] - repeat[-1])  # a sudden drop, not a steady slope
 assert (first - math.log(V)).abs().max() < 0.5  # the first half stays unpredictable
 assert score[0] < 0.1 and score[-1] > 0.5
+previous_score = torch.tensor([row[4][0, prev_head].item() for row in history])  # (checkpoints,)
+window = (steps[int(fall.argmax())], steps[int(fall.argmax()) + 3])  # the 300 steps of the largest drop
+passed = {
+    name: steps[int((s > 0.5).nonzero()[0])]
+    for name, s in (("induction", score), ("previous", previous_score))
+}
+print("window of the largest drop:", window, "| first checkpoint past 0.5:", passed)
+print("both layer-2 heads past 0.5 at the end:", bool((history[-1][3][1] > 0.5).all()))
+assert all(window[0] < step <= window[1] for step in passed.values())  # at the same steps as the drop
+assert (history[-1][3][1] > 0.5).all() and previous_score[0] < 0.2 and previous_score[-1] > 0.5
 
 # %% [markdown]
 # ## The heads on a repeated sequence
 #
 # The attention maps of both layers on one test sequence. In layer 1 the previous-token head
 # holds the line right below the diagonal. In layer 2 the induction head draws a stripe
-# L − 1 = 9 cells below the diagonal, but only in the second half: query t looks at position
-# t − 9, the token after the earlier copy of x[t].
+# $L - 1 = 9$ cells below the diagonal, but only in the second half: query $t$ looks at position
+# $t - 9$, the token after the earlier copy of $x_t$.
 
 # %%
 sample = x_test[:1]  # (1, T)
@@ -287,18 +298,40 @@ for layer in range(2):
         ablation[layer, h] = half_losses(model, x_test, off=(layer, h))[1]
         print(f"without layer {layer + 1}, head {h}: loss on the repeat {ablation[layer, h]:.2f}")
 print("all heads:", round(repeat[-1].item(), 2))
+print(
+    "loss without a layer-2 head over the full model's:",
+    [round(ablation[1, h] / repeat[-1].item(), 1) for h in range(H)],
+)
 assert ablation[1, induction] > 2 * repeat[-1]  # without the induction head the loss at least doubles
 assert ablation[0, prev_head] > math.log(V) - 0.5  # without the previous-token head it is back near log V
+
+# %% [markdown]
+# The same losses as bars, one per head switched off. The dashed line is $\log V$ (nothing
+# learned), the dotted one $\log L$ (the best a model without induction heads can do).
+
+# %%
+names = ["none (full model)"] + [f"layer {layer + 1}, head {h}" for layer in range(2) for h in range(H)]
+losses = [repeat[-1].item()] + [ablation[layer, h] for layer in range(2) for h in range(H)]
+fig, ax = plt.subplots(figsize=(4.8, 3.2), layout="constrained")
+ax.barh(names, losses, color=["C2"] + ["C0"] * (len(names) - 1))
+ax.axvline(math.log(V), color="grey", linestyle="--", linewidth=1)
+ax.axvline(math.log(L), color="grey", linestyle=":", linewidth=1)
+ax.text(math.log(L) + 0.05, 0.03, "log L", transform=ax.get_xaxis_transform())
+ax.text(math.log(V) - 0.05, 0.03, "log V", ha="right", transform=ax.get_xaxis_transform())
+ax.invert_yaxis()
+ax.set(xlabel="loss on the repeat", title="Switching one head off")
+plt.close(fig)
+fig
 
 # %% [markdown]
 # ## The control: one layer
 #
 # The same model with one attention layer, trained in exactly the same way (same seeds, same
-# steps). A single layer can find the earlier copy of x[t], but its keys know only their own
-# token and position: nothing in key t − L + 1 says "the token before me equals x[t]". That
+# steps). A single layer can find the earlier copy of $x_t$, but its keys know only their own
+# token and position: nothing in key $t - L + 1$ says "the token before me equals $x_t$". That
 # information needs a previous-token head in an earlier layer. What one layer can learn is "the
-# next token is one of the tokens already seen": in the repeat that is one of L = 10 tokens, a
-# loss of about log L ≈ 2.3 at best, and nowhere near the two-layer model.
+# next token is one of the tokens already seen": in the repeat that is one of $L = 10$ tokens, a
+# loss of about $\log L \approx 2.3$ at best, and nowhere near the two-layer model.
 
 # %%
 _ = torch.manual_seed(0)
@@ -319,9 +352,27 @@ print("log L =", round(math.log(L), 2))
 assert control_repeat.min() > math.log(L) and control_score.max() < 0.5
 
 # %% [markdown]
+# Both models on one plot: the loss on the repeat, checkpoint by checkpoint. The one-layer model
+# goes down slowly and stays above $\log L$; the two-layer model follows it for 300 steps and then
+# drops.
+
+# %%
+fig, ax = plt.subplots(figsize=(4.8, 3.4), layout="constrained")
+ax.plot(steps, repeat, "o-", label="two layers")
+ax.plot(steps, control_repeat, "s-", label="one layer")
+ax.axhline(math.log(V), color="grey", linestyle="--", linewidth=1)
+ax.axhline(math.log(L), color="grey", linestyle=":", linewidth=1)
+ax.text(steps[-1], math.log(V) - 0.1, "log V", ha="right", va="top")
+ax.text(steps[-1], math.log(L) - 0.1, "log L", ha="right", va="top")
+ax.set(xlabel="training step", ylabel="loss on the repeat", ylim=(0, 5), title="One layer against two")
+ax.legend(loc="lower left")
+plt.close(fig)
+fig
+
+# %% [markdown]
 # ## Summary
 #
-# With two layers the loss on the repeat falls suddenly from near log V to far below it, at the
+# With two layers the loss on the repeat falls suddenly from near $\log V$ to far below it, at the
 # same steps as a layer-2 head starts matching prefixes; a layer-1 head looks at the previous
 # token. Switching off either of them sends the loss back up; one layer never gets there. The
 # circuit, step by step, is in the [chapter](../../chapters/13-induction-heads/).
