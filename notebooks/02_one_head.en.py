@@ -106,8 +106,9 @@ x = torch.randn(2, 6, C)  # (B, T, C)
 out, weights = head_by_hand(head, x)
 torch.testing.assert_close(head(x), out)
 torch.testing.assert_close(head.get_attention_weights(x), weights)
+same = torch.allclose(head(x), out) and torch.allclose(head.get_attention_weights(x), weights)
 print(
-    "output", tuple(out.shape), "and weights", tuple(weights.shape), "match HeadAttention"
+    "output", tuple(out.shape), "and weights", tuple(weights.shape), "match HeadAttention:", same
 )  # (B, T, hs), (B, T, T)
 
 # %% [markdown]

@@ -113,7 +113,17 @@ scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, H, T, T)
 weights = scores.masked_fill(~(local & causal), float("-inf")).softmax(dim=-1)  # (B, H, T, T)
 torch.testing.assert_close(mha.get_attention_weights(x, mask=local), weights)
 torch.testing.assert_close(mha(x, mask=local), merge(weights @ v))
-print("weights", tuple(weights.shape), "and output", tuple(merge(weights @ v).shape), "match the package")
+same = torch.allclose(mha.get_attention_weights(x, mask=local), weights) and torch.allclose(
+    mha(x, mask=local), merge(weights @ v)
+)
+print(
+    "weights",
+    tuple(weights.shape),
+    "and output",
+    tuple(merge(weights @ v).shape),
+    "equal to the package:",
+    same,
+)
 
 # %% [markdown]
 # ## Right padding: the causal mask already hides it
@@ -166,7 +176,7 @@ forms = {
 reference = mha(x, mask=pad)  # (B, T, C)
 for name, m in forms.items():
     torch.testing.assert_close(mha(x, mask=m), reference)
-    print(f"{name:13} {tuple(m.shape)} -> the same output")
+    print(f"{name:13} {tuple(m.shape)} -> the same output:", torch.allclose(mha(x, mask=m), reference))
 
 # %% [markdown]
 # A trap: when $B = T$, a 2-D mask is ambiguous. The package checks the (T, T) shape first, so
@@ -200,7 +210,12 @@ print("(3, 3) read as padding:", torch.allclose(as_pattern, as_padding))
 torch_mha = mha.to_torch().eval()  # the same weights in nn.MultiheadAttention(C, H, batch_first=True)
 out_torch, _ = torch_mha(x, x, x, attn_mask=~causal, key_padding_mask=~pad, need_weights=False)
 torch.testing.assert_close(out_torch, mha(x, mask=pad))
-print("nn.MultiheadAttention: True = masked out, output", tuple(out_torch.shape), "matches")  # (B, T, C)
+print(
+    "nn.MultiheadAttention: True = masked out, output",
+    tuple(out_torch.shape),
+    "equal:",
+    torch.allclose(out_torch, mha(x, mask=pad)),
+)  # (B, T, C)
 
 bool_mask = allowed[:, None]  # (B, 1, T, T): True = may attend
 additive = torch.zeros(B, 1, T, T).masked_fill(~bool_mask, float("-inf"))  # (B, 1, T, T)
@@ -209,7 +224,8 @@ out_bool = merge(F.scaled_dot_product_attention(q, k, v, attn_mask=bool_mask))  
 out_add = merge(F.scaled_dot_product_attention(q, k, v, attn_mask=additive))  # (B, T, C)
 torch.testing.assert_close(out_bool, mha(x, mask=pad))
 torch.testing.assert_close(out_add, mha(x, mask=pad))
-print("SDPA, bool and additive masks: output", tuple(out_add.shape), "matches")  # (B, T, C)
+same = torch.allclose(out_bool, mha(x, mask=pad)) and torch.allclose(out_add, mha(x, mask=pad))
+print("SDPA, bool and additive masks: output", tuple(out_add.shape), "equal:", same)  # (B, T, C)
 
 # %% [markdown]
 # ## An additive mask: a clear error
@@ -224,7 +240,7 @@ except ValueError as error:
     print("ValueError:", error)
 converted = additive[:, 0] == 0  # (B, T, T): True = may attend
 torch.testing.assert_close(mha(x, mask=converted), mha(x, mask=pad))
-print("after additive == 0 the output matches")
+print("after additive == 0 the output is the same:", torch.allclose(mha(x, mask=converted), mha(x, mask=pad)))
 
 # %% [markdown]
 # ## A fully masked row

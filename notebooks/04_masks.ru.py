@@ -113,7 +113,10 @@ scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, H, T, T)
 weights = scores.masked_fill(~(local & causal), float("-inf")).softmax(dim=-1)  # (B, H, T, T)
 torch.testing.assert_close(mha.get_attention_weights(x, mask=local), weights)
 torch.testing.assert_close(mha(x, mask=local), merge(weights @ v))
-print("веса", tuple(weights.shape), "и выход", tuple(merge(weights @ v).shape), "совпадают с пакетом")
+same = torch.allclose(mha.get_attention_weights(x, mask=local), weights) and torch.allclose(
+    mha(x, mask=local), merge(weights @ v)
+)
+print("веса", tuple(weights.shape), "и выход", tuple(merge(weights @ v).shape), "совпадают с пакетом:", same)
 
 # %% [markdown]
 # ## Паддинг справа: каузальная маска уже закрывает его
@@ -161,7 +164,7 @@ forms = {
 reference = mha(x, mask=pad)  # (B, T, C)
 for name, m in forms.items():
     torch.testing.assert_close(mha(x, mask=m), reference)
-    print(f"{name:13} {tuple(m.shape)} -> тот же выход")
+    print(f"{name:13} {tuple(m.shape)} -> тот же выход:", torch.allclose(mha(x, mask=m), reference))
 
 # %% [markdown]
 # Ловушка: когда $B = T$, двумерная маска неоднозначна. Пакет проверяет форму (T, T) первой,
@@ -195,7 +198,12 @@ print("(3, 3) прочитана как паддинг:", torch.allclose(as_patt
 torch_mha = mha.to_torch().eval()  # те же веса в nn.MultiheadAttention(C, H, batch_first=True)
 out_torch, _ = torch_mha(x, x, x, attn_mask=~causal, key_padding_mask=~pad, need_weights=False)
 torch.testing.assert_close(out_torch, mha(x, mask=pad))
-print("nn.MultiheadAttention: True = закрыто, выход", tuple(out_torch.shape), "совпадает")  # (B, T, C)
+print(
+    "nn.MultiheadAttention: True = закрыто, выход",
+    tuple(out_torch.shape),
+    "совпадает:",
+    torch.allclose(out_torch, mha(x, mask=pad)),
+)  # (B, T, C)
 
 bool_mask = allowed[:, None]  # (B, 1, T, T): True = можно смотреть
 additive = torch.zeros(B, 1, T, T).masked_fill(~bool_mask, float("-inf"))  # (B, 1, T, T)
@@ -204,7 +212,8 @@ out_bool = merge(F.scaled_dot_product_attention(q, k, v, attn_mask=bool_mask))  
 out_add = merge(F.scaled_dot_product_attention(q, k, v, attn_mask=additive))  # (B, T, C)
 torch.testing.assert_close(out_bool, mha(x, mask=pad))
 torch.testing.assert_close(out_add, mha(x, mask=pad))
-print("SDPA, булева и аддитивная маски: выход", tuple(out_add.shape), "совпадает")  # (B, T, C)
+same = torch.allclose(out_bool, mha(x, mask=pad)) and torch.allclose(out_add, mha(x, mask=pad))
+print("SDPA, булева и аддитивная маски: выход", tuple(out_add.shape), "совпадает:", same)  # (B, T, C)
 
 # %% [markdown]
 # ## Аддитивная маска: понятная ошибка
@@ -219,7 +228,7 @@ except ValueError as error:
     print("ValueError:", error)
 converted = additive[:, 0] == 0  # (B, T, T): True = можно смотреть
 torch.testing.assert_close(mha(x, mask=converted), mha(x, mask=pad))
-print("после additive == 0 выход совпадает")
+print("после additive == 0 выход тот же:", torch.allclose(mha(x, mask=converted), mha(x, mask=pad)))
 
 # %% [markdown]
 # ## Полностью закрытая строка
