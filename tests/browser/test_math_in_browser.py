@@ -1,0 +1,151 @@
+"""Typeset formulas in Chromium (hooks/formulas.py): the fonts a formula asks for load from the site,
+a display fraction stands tall with parentheses that grow with it, and on a 390-px phone a wide
+display formula scrolls inside its own box instead of widening the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .browsing import DEFAULT_LANGUAGE, Visit, built_page_paths, is_local, language_of_path
+
+
+def formula_paths(site: Path) -> list[str]:
+    """The default language's pages with typeset formulas (the other language has the same TeX,
+    tests/docs/test_math_twins.py)."""
+    return [
+        path
+        for path in built_page_paths(site)
+        if language_of_path(path) == DEFAULT_LANGUAGE
+        and 'class="katex"' in (site / path / "index.html").read_text(encoding="utf-8")
+    ]
+
+
+# What a formula page shows, once its fonts are in.
+FORMULAS = r"""
+async () => {
+  await document.fonts.ready;
+  const family = (f) => f.replace(/["']/g, "").trim();
+  const faces = [...document.fonts].filter(f => family(f.family).startsWith("KaTeX"))
+    .map(f => ({ family: family(f.family), status: f.status }));
+  const used = new Set();
+  for (const el of document.querySelectorAll(".katex-html *")) {
+    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    used.add(family(getComputedStyle(el).fontFamily.split(",")[0]));
+  }
+  const boxes = [...document.querySelectorAll(".math-display")].map(box => {
+    const style = getComputedStyle(box), rect = box.getBoundingClientRect();
+    return { scrollWidth: box.scrollWidth, clientWidth: box.clientWidth, overflowX: style.overflowX,
+             right: rect.right, focusable: box.tabIndex >= 0 };
+  });
+  return { faces, used: [...used], boxes, sideways: document.documentElement.scrollWidth - innerWidth,
+           width: innerWidth };
+}
+"""
+
+# Heights in CSS px of each display fraction inside \left( ... \right), of its parentheses, of a
+# plain parenthesis and of the body text's font size. A glyph's height is its box (the font's
+# ascent and descent at its size): what KaTeX lays out.
+FRACTIONS = r"""
+async () => {
+  await document.fonts.ready;
+  const ink = (e) => {
+    let top = Infinity, bottom = -Infinity;
+    for (const el of [e, ...e.querySelectorAll("*")]) {
+      const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+      if (!own && !el.matches(".frac-line, svg")) continue;
+      const box = el.getBoundingClientRect();
+      if (!box.height) continue;
+      top = Math.min(top, box.top);
+      bottom = Math.max(bottom, box.bottom);
+    }
+    return bottom - top;
+  };
+  const body = parseFloat(getComputedStyle(document.querySelector("article p")).fontSize);
+  const plain = document.querySelector(".katex .mopen:not(.delimcenter):not(.nulldelimiter)");
+  const fractions = [];
+  for (const group of document.querySelectorAll(".katex-display .minner")) {
+    const fraction = group.querySelector(".mfrac");
+    const open = group.querySelector(":scope > .mopen"), close = group.querySelector(":scope > .mclose");
+    if (!fraction || !open || !close || open.textContent.trim() !== "(") continue;
+    fractions.push({ fraction: ink(fraction), open: ink(open), close: ink(close),
+                     tex: group.closest(".katex").querySelector("annotation").textContent });
+  }
+  return { body, plain: plain ? ink(plain) : null, fractions };
+}
+"""
+
+
+def _visit(browsing, server, path: str, script: str, device: str) -> tuple[Visit, dict]:
+    visit = Visit(path=path, scheme="light", device=device)
+    page = browsing.new_page("light", visit, device)
+    try:
+        page.goto(server.url(path))
+        page.wait_for_load_state("load")
+        result = page.evaluate(script)
+    finally:
+        page.close()
+    return visit, result
+
+
+@pytest.fixture(scope="module")
+def phone_visits(browsing, server, site_root):
+    paths = formula_paths(site_root)
+    assert paths, "no page of the built site has a typeset formula"
+    return {path: _visit(browsing, server, path, FORMULAS, "phone") for path in paths}
+
+
+def test_every_font_a_formula_asks_for_loads_from_the_site(phone_visits, server):
+    problems = []
+    for path, (visit, shown) in phone_visits.items():
+        fonts = [url for url in visit.requests if url.endswith(".woff2")]
+        outside = [u for u in fonts if not is_local(u) or server.file_of(u) is None]
+        failed = [f for f in visit.failed if ".woff2" in f or ".css" in f]
+        loaded = {face["family"] for face in shown["faces"] if face["status"] == "loaded"}
+        broken = [face for face in shown["faces"] if face["status"] == "error"]
+        missing = sorted({f for f in shown["used"] if f.startswith("KaTeX")} - loaded)
+        not_katex = sorted(f for f in shown["used"] if not f.startswith("KaTeX"))
+        if outside or failed or broken or missing or not_katex or not fonts:
+            problems.append(
+                f"/{path}: fonts requested {len(fonts)}, not from the site {outside}, failed {failed}, "
+                f"faces in error {broken}, used but not loaded {missing}, glyphs in other fonts {not_katex}"
+            )
+    assert not problems, "\n".join(problems)
+
+
+def test_wide_display_formulas_scroll_in_their_own_box_on_a_phone(phone_visits):
+    problems = []
+    for path, (_, shown) in phone_visits.items():
+        if shown["sideways"] > 1:
+            problems.append(f"/{path}: the page is {shown['sideways']} px wider than the phone")
+        for number, box in enumerate(shown["boxes"], start=1):
+            wide = box["scrollWidth"] > box["clientWidth"] + 1
+            if box["right"] > shown["width"] + 1 or (wide and box["overflowX"] not in ("auto", "scroll")):
+                problems.append(f"/{path}: display formula {number} does not fit or scroll: {box}")
+            if not box["focusable"]:
+                problems.append(f"/{path}: display formula {number} cannot be scrolled from the keyboard")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_display_fraction_stands_tall_and_its_parentheses_grow_with_it(browsing, server, site_root):
+    """On the first page with \\left( \\frac{..}{..} \\right): the fraction at least twice the body
+    text's font size, its parentheses (nearly) as tall as it and far taller than a plain one."""
+    candidates = [
+        path
+        for path in formula_paths(site_root)
+        if "delimcenter" in (site_root / path / "index.html").read_text(encoding="utf-8")
+    ]
+    assert candidates, "no display formula with \\left( ... \\right) on the site"
+    path = candidates[0]
+    _, shown = _visit(browsing, server, path, FRACTIONS, "desktop")
+    assert shown["fractions"], f"/{path}: no display fraction in \\left( ... \\right) found"
+    assert shown["plain"], f"/{path}: no plain parenthesis to compare with"
+    for found in shown["fractions"]:
+        where = f"/{path}, {found['tex']!r}: {found}, body {shown['body']} px, plain ( {shown['plain']} px"
+        assert found["fraction"] >= 2 * shown["body"], f"the fraction is not twice the body text: {where}"
+        for side in ("open", "close"):
+            assert found[side] >= 0.8 * found["fraction"], f"the parenthesis does not grow with it: {where}"
+            assert found[side] >= 1.8 * shown["plain"], (
+                f"the parenthesis is not taller than a plain one: {where}"
+            )
