@@ -1,28 +1,27 @@
 """An interactive attention view (`attention_view`): self-contained HTML for Jupyter, Colab and the site.
 
 The output is one ``<div data-attention-view>`` with its own ``<style>``, the rounded weights as
-JSON and a small inlined script: no CDN, no framework, no server. Without the script (an untrusted
-notebook) the view still shows the weights of the chosen query, rendered here in Python.
+JSON and a small inlined script: no CDN, no framework, no server. The stylesheet and the script are
+files of the package, ``simple_llm/assets/view.css`` and ``view.js``. Python renders every element
+once (buttons, one panel per head, one cell per token) with the chosen query's weights, so that
+without the script (an untrusted notebook) the view still shows them; the script only fills the
+same elements in again for another query or layer.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
+import re
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 
 import torch
 
 MAX_PAYLOAD_BYTES = 200_000  # the weights and tokens of one view, as JSON
-
-# One colour per head (the same index gets the same colour in every layer): the light palette
-# and a lighter one for dark backgrounds.
-HEAD_COLOURS = {
-    "light": ["#1f6fd1", "#d1450f", "#148a4a", "#9c3fc4", "#b8860b", "#c2185b", "#00838f", "#5d6d7e"],
-    "dark": ["#6fb1ff", "#ff8a5c", "#5fd68f", "#d39bff", "#f0c24f", "#ff7eb0", "#4fd8e6", "#b0bec5"],
-}
 
 _LABELS = {
     "ru": {
@@ -140,14 +139,19 @@ def _weight_text(percent: int) -> str:
     return f"{percent / 100:.2f}"
 
 
-def _panels(payload: dict, layer: int, query: int, labels: dict) -> str:
-    """The per-head panels of ``layer`` for ``query``: the same markup the script renders."""
+def _panels(payload: dict, layer: int, query: int, labels: dict, shown: list[bool]) -> str:
+    """One panel per head (of any layer), one cell per token, filled in for ``layer`` and ``query``.
+
+    The script (``assets/view.js``) fills the same cells in again; it creates no element. Heads
+    that ``layer`` lacks or that are not ``shown`` are ``hidden``.
+    """
     tokens = payload["tokens"]
+    rows = payload["weights"][layer]
     parts = []
-    for h, rows in enumerate(payload["weights"][layer]):
-        row = rows[query]
+    for h, show in enumerate(shown):
+        row = rows[h][query] if h < len(rows) else [0] * len(tokens)
         cells = []
-        for t, (tok, p) in enumerate(zip(tokens, row)):
+        for t, (tok, p) in enumerate(zip(tokens, row, strict=True)):
             label = html.escape(labels["weight"].format(tok=tok, t=t, w=_weight_text(p)), quote=True)
             number = _weight_text(p) if p > 0 else ""
             mark = " data-query" if t == query else ""
@@ -157,8 +161,9 @@ def _panels(payload: dict, layer: int, query: int, labels: dict) -> str:
                 f'<span class="sav-kn">{number}</span></span>'
             )
         name = html.escape(labels["head"].format(h=h))
+        hidden = "" if show and h < len(rows) else " hidden"
         parts.append(
-            f'<div class="sav-panel" data-head="{h}" style="--c:var(--sav-c{h % 8})">'
+            f'<div class="sav-panel" data-head="{h}"{hidden} style="--c:var(--sav-c{h % 8})">'
             f'<div class="sav-ph"><span class="sav-sw"></span>{name}</div>'
             f'<div class="sav-keys">{"".join(cells)}</div></div>'
         )
@@ -244,6 +249,7 @@ def _render(uid: str, payload: dict, data: str, settings: dict, lang: str) -> st
     tokens = payload["tokens"]
     n_layers = len(payload["weights"])
     n_heads = len(payload["weights"][0])
+    shown = [side or h == 0 for h in range(max(len(layer) for layer in payload["weights"]))]
     layer_buttons = ""
     if n_layers > 1:
         buttons = "".join(
@@ -253,10 +259,10 @@ def _render(uid: str, payload: dict, data: str, settings: dict, lang: str) -> st
         )
         layer_buttons = f'<div class="sav-row" role="group" aria-label="{labels["layers"]}">{buttons}</div>'
     head_buttons = "".join(
-        f'<button type="button" class="sav-b" data-head="{h}" style="--c:var(--sav-c{h % 8})" '
-        f'aria-pressed="{str(side or h == 0).lower()}"><span class="sav-sw"></span>'
+        f'<button type="button" class="sav-b" data-head="{h}"{" hidden" if h >= n_heads else ""} '
+        f'style="--c:var(--sav-c{h % 8})" aria-pressed="{str(show).lower()}"><span class="sav-sw"></span>'
         f"{html.escape(labels['head'].format(h=h))}</button>"
-        for h in range(n_heads)
+        for h, show in enumerate(shown)
     )
     token_buttons = "".join(
         f'<button type="button" class="sav-t" data-t="{t}" aria-pressed="{str(t == query).lower()}" '
@@ -267,17 +273,17 @@ def _render(uid: str, payload: dict, data: str, settings: dict, lang: str) -> st
     config = json.dumps(settings, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     return (
         f'<div class="sav" data-attention-view id="{uid}" lang="{lang}">'
-        f"<style>{_CSS.replace('#ID', '#' + uid)}</style>"
+        f"<style>{_asset('view.css').replace('#ID', '#' + uid)}</style>"
         f"{layer_buttons}"
         f'<div class="sav-row" role="group" aria-label="{labels["heads"]}">'
         f'<button type="button" class="sav-b sav-side" aria-pressed="{str(side).lower()}">{labels["side"]}</button>'
         f"{head_buttons}</div>"
         f'<div class="sav-row sav-tokens" role="group" aria-label="{labels["tokens"]}">{token_buttons}</div>'
         f'<div class="sav-readout" aria-live="polite">{readout}</div>'
-        f'<div class="sav-panels" data-side="{str(side).lower()}">{_panels(payload, 0, query, labels)}</div>'
+        f'<div class="sav-panels" data-side="{str(side).lower()}">{_panels(payload, 0, query, labels, shown)}</div>'
         f'<script type="application/json" class="sav-data">{_json_for_script(data)}</script>'
         f'<script type="application/json" class="sav-config">{_json_for_script(config)}</script>'
-        f"<script>{_JS}</script></div>"
+        f"<script>{_asset('view.js')}</script></div>"
     )
 
 
@@ -286,115 +292,13 @@ def _json_for_script(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-_LIGHT = (
-    "--sav-fg:#1b1f24;--sav-muted:#5b6470;--sav-line:#c5ccd6;--sav-on:#e8eefc;--sav-focus:#1f6fd1;"
-    + "".join(f"--sav-c{i}:{c};" for i, c in enumerate(HEAD_COLOURS["light"]))
-)
-_DARK = (
-    "--sav-fg:#e3e6ea;--sav-muted:#a3abb6;--sav-line:#4a5260;--sav-on:#2c3a55;--sav-focus:#6fb1ff;"
-    + "".join(f"--sav-c{i}:{c};" for i, c in enumerate(HEAD_COLOURS["dark"]))
-)
-
-# Scoped to the view's id. The system's prefers-color-scheme first (Colab, a saved page), then
-# JupyterLab's theme, then material's scheme last: on the site the notebook wrapper keeps
-# data-jp-theme-light="true" whatever the reader's scheme, so material's must win.
-_CSS = (
-    f"#ID{{{_LIGHT}color:var(--sav-fg);font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
-    "max-width:100%;box-sizing:border-box;margin:.5em 0;overflow-wrap:anywhere}"
-    f"@media (prefers-color-scheme:dark){{#ID{{{_DARK}}}}}"
-    f'[data-jp-theme-light="false"] #ID{{{_DARK}}}[data-jp-theme-light="true"] #ID{{{_LIGHT}}}'
-    f'[data-md-color-scheme="slate"] #ID{{{_DARK}}}[data-md-color-scheme="default"] #ID{{{_LIGHT}}}'
-    "#ID *{box-sizing:border-box}"
-    "#ID .sav-row{display:flex;flex-wrap:wrap;gap:4px;margin:0 0 6px}"
-    "#ID button{font:inherit;color:inherit;background:transparent;border:1px solid var(--sav-line);"
-    "border-radius:4px;padding:2px 7px;margin:0;cursor:pointer;min-height:28px;white-space:nowrap}"
-    "#ID .sav-t{max-width:12em;overflow:hidden;text-overflow:ellipsis}"
-    "#ID button:focus-visible{outline:2px solid var(--sav-focus);outline-offset:1px}"
-    '#ID button[aria-pressed="true"]{background:var(--sav-on);border-color:var(--sav-focus);font-weight:600}'
-    "#ID .sav-t{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;min-width:28px}"
-    "#ID .sav-sw{display:inline-block;width:.8em;height:.8em;border-radius:2px;background:var(--c);"
-    "margin-right:5px;vertical-align:-1px}"
-    '#ID .sav-b[data-head][aria-pressed="false"] .sav-sw{opacity:.35}'
-    "#ID .sav-readout{min-height:1.4em;margin:0 0 6px;color:var(--sav-muted)}"
-    "#ID .sav-panels{display:grid;gap:8px;grid-template-columns:repeat(auto-fill,minmax(min(100%,300px),1fr))}"
-    "#ID .sav-panel{border:1px solid var(--sav-line);border-top:3px solid var(--c);border-radius:4px;"
-    "padding:4px 6px;min-width:0}"
-    "#ID .sav-ph{font-weight:600;margin-bottom:4px}"
-    "#ID .sav-keys{display:flex;flex-wrap:wrap;gap:3px}"
-    "#ID .sav-k{display:inline-flex;flex-direction:column;align-items:center;min-width:30px;padding:1px 2px;"
-    "border-radius:3px;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}"
-    "#ID .sav-k[data-query]{outline:1px dashed var(--sav-muted)}"
-    "#ID .sav-kt{max-width:7em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}"
-    "#ID .sav-kb{display:block;width:100%;height:6px;border-radius:2px;background:var(--c);opacity:var(--w)}"
-    "#ID .sav-kn{font-size:10px;color:var(--sav-muted);min-height:1.2em}"
-)
-
-# The script: finds its own root (or, where the page ran it detached from the output, as classic
-# Jupyter's jQuery does, every view not started yet), reads the JSON, re-renders on every choice.
-_JS = r"""(function(){
-function init(root){
-root.setAttribute("data-ready","");
-var D=JSON.parse(root.querySelector(".sav-data").textContent),
-    S=JSON.parse(root.querySelector(".sav-config").textContent),L=S.labels,
-    st={layer:0,query:S.query,side:S.side,shown:{}},toks=D.tokens;
-function nHeads(){return D.weights[st.layer].length;}
-function fmt(p){return (p/100).toFixed(2);}
-function f(t,o){return t.replace(/\{(\w+)\}/g,function(_,k){return o[k];});}
-function el(tag,cls,text){var e=document.createElement(tag);if(cls)e.className=cls;if(text!=null)e.textContent=text;return e;}
-var most=0;D.weights.forEach(function(l){most=Math.max(most,l.length);});
-for(var h=0;h<most;h++)st.shown[h]=S.side||h===0;
-function render(){
-  var panels=root.querySelector(".sav-panels");panels.textContent="";panels.setAttribute("data-side",String(st.side));
-  var best=[];
-  for(var h=0;h<nHeads();h++){
-    if(!st.shown[h])continue;
-    var row=D.weights[st.layer][h][st.query],p=el("div","sav-panel"),top=0;
-    p.setAttribute("data-head",h);p.style.setProperty("--c","var(--sav-c"+(h%8)+")");
-    var ph=el("div","sav-ph");ph.appendChild(el("span","sav-sw"));ph.appendChild(document.createTextNode(f(L.head,{h:h})));
-    p.appendChild(ph);var keys=el("div","sav-keys");
-    for(var t=0;t<toks.length;t++){
-      var k=el("span","sav-k"),lab=f(L.weight,{tok:toks[t],t:t,w:fmt(row[t])});
-      k.title=lab;k.setAttribute("aria-label",lab);k.style.setProperty("--w",(row[t]/100).toFixed(2));
-      if(t===st.query)k.setAttribute("data-query","");
-      k.appendChild(el("span","sav-kt",toks[t]));k.appendChild(el("span","sav-kb"));
-      k.appendChild(el("span","sav-kn",row[t]>0?fmt(row[t]):""));keys.appendChild(k);
-      if(row[t]>row[top])top=t;
-    }
-    p.appendChild(keys);panels.appendChild(p);
-    best.push(f(L.looks,{head:f(L.head,{h:h}),tok:toks[top],t:top,w:fmt(row[top])}));
-  }
-  root.querySelector(".sav-readout").textContent=[f(L.query,{tok:toks[st.query],t:st.query})].concat(best).join(" · ");
-  root.querySelectorAll(".sav-t").forEach(function(b){b.setAttribute("aria-pressed",String(+b.getAttribute("data-t")===st.query));});
-  root.querySelectorAll(".sav-b[data-layer]").forEach(function(b){b.setAttribute("aria-pressed",String(+b.getAttribute("data-layer")===st.layer));});
-  root.querySelectorAll(".sav-b[data-head]").forEach(function(b){var h=+b.getAttribute("data-head");
-    b.hidden=h>=nHeads();b.setAttribute("aria-pressed",String(!!st.shown[h]));});
-  root.querySelector(".sav-side").setAttribute("aria-pressed",String(st.side));
-}
-function addHeadButtons(){
-  var row=root.querySelector(".sav-side").parentNode,have=row.querySelectorAll(".sav-b[data-head]").length;
-  for(var h=have;h<most;h++){var b=el("button","sav-b");b.type="button";b.setAttribute("data-head",h);
-    b.style.setProperty("--c","var(--sav-c"+(h%8)+")");b.appendChild(el("span","sav-sw"));
-    b.appendChild(document.createTextNode(f(L.head,{h:h})));row.appendChild(b);}
-}
-root.addEventListener("click",function(e){
-  var b=e.target.closest("button");if(!b||!root.contains(b))return;
-  if(b.hasAttribute("data-t"))st.query=+b.getAttribute("data-t");
-  else if(b.hasAttribute("data-layer"))st.layer=+b.getAttribute("data-layer");
-  else if(b.classList.contains("sav-side")){st.side=!st.side;var first=-1;
-    for(var h=0;h<nHeads();h++){if(first<0&&st.shown[h])first=h;st.shown[h]=st.side;}
-    if(!st.side)st.shown[first<0?0:first]=true;}
-  else if(b.hasAttribute("data-head")){var h=+b.getAttribute("data-head");
-    if(st.side)st.shown[h]=!st.shown[h];else{for(var i=0;i<nHeads();i++)st.shown[i]=i===h;}}
-  render();
-});
-root.querySelector(".sav-tokens").addEventListener("keydown",function(e){
-  var step={ArrowRight:1,ArrowDown:1,ArrowLeft:-1,ArrowUp:-1}[e.key];if(!step)return;
-  var t=Math.max(0,Math.min(toks.length-1,st.query+step));e.preventDefault();st.query=t;render();
-  root.querySelector('.sav-t[data-t="'+t+'"]').focus();
-});
-addHeadButtons();render();
-}
-var s=document.currentScript,own=s&&s.closest?s.closest("[data-attention-view]"):null,
-    roots=own?[own]:document.querySelectorAll("[data-attention-view]");
-for(var i=0;i<roots.length;i++)if(!roots[i].hasAttribute("data-ready"))init(roots[i]);
-})();"""
+@functools.cache
+def _asset(name: str) -> str:
+    """``simple_llm/assets/<name>`` without comments and indentation, as the view inlines it."""
+    text = resources.files("simple_llm").joinpath("assets", name).read_text(encoding="utf-8")
+    if name.endswith(".css"):
+        text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)  # comments
+        text = re.sub(r"\s+", " ", text)
+        return re.sub(r"\s*([{};,:])\s*", r"\1", text).replace(";}", "}").strip()
+    lines = (line.strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//"))

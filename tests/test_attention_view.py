@@ -219,3 +219,40 @@ def test_too_large_a_view_is_refused():
     T = 200
     with pytest.raises(ValueError, match=f"limit {MAX_PAYLOAD_BYTES}"):
         attention_view(weights(4, T, T), tokens(T))
+
+
+def test_stylesheet_and_script_are_package_files_inlined():
+    """The CSS and JS live in simple_llm/assets/ and reach the HTML (comments and indentation dropped)."""
+    from importlib import resources
+
+    assets = resources.files("simple_llm").joinpath("assets")
+    css, js = (assets.joinpath(name).read_text(encoding="utf-8") for name in ("view.css", "view.js"))
+    view = attention_view(weights(2, 3, 3), tokens(3))
+    uid = re.search(r'id="(sav-[0-9a-f]{12})"', view.html).group(1)
+    style = re.search(r"<style>(.*?)</style>", view.html, flags=re.S).group(1)
+    script = Elements(view.html).scripts[-1][1]
+    assert "#ID" not in style and f"#{uid} .sav-panel{{" in style and "/*" not in style
+    for colour in re.findall(r"--sav-c\d:\s*(#[0-9a-f]{6})", css):  # both palettes, 16 colours
+        assert colour in style
+    statements = [
+        line.strip() for line in js.splitlines() if line.strip() and not line.strip().startswith("//")
+    ]
+    assert script.splitlines() == statements
+
+
+def test_the_script_creates_no_element_python_renders_them_all():
+    """Panels are built once, in Python: the script only fills in the elements it finds."""
+    from importlib import resources
+
+    js = resources.files("simple_llm").joinpath("assets", "view.js").read_text(encoding="utf-8")
+    assert not re.search(r"createElement|innerHTML|appendChild|insertAdjacent", js)
+
+
+def test_every_head_of_every_layer_has_a_button_and_a_panel_hidden_where_layer_one_lacks_it():
+    parsed = Elements(attention_view([weights(2, 4, 4), weights(3, 4, 4)], tokens(4)).html)
+    buttons = [a for a in parsed.having("button") if "data-head" in a]
+    panels = parsed.having("div", **{"class": "sav-panel"})
+    assert [a["data-head"] for a in buttons] == [a["data-head"] for a in panels] == ["0", "1", "2"]
+    assert ["hidden" in a for a in buttons] == ["hidden" in a for a in panels] == [False, False, True]
+    one = Elements(attention_view(weights(3, 4, 4), tokens(4), side_by_side=False).html)
+    assert ["hidden" in a for a in one.having("div", **{"class": "sav-panel"})] == [False, True, True]

@@ -29,7 +29,7 @@ STATE = """
   query: [...v.querySelectorAll(".sav-t")].findIndex(b => b.getAttribute("aria-pressed") === "true"),
   tokens: v.querySelectorAll(".sav-t").length,
   readout: v.querySelector(".sav-readout").textContent,
-  panels: [...v.querySelectorAll(".sav-panel")].map(p =>
+  panels: [...v.querySelectorAll(".sav-panel:not([hidden])")].map(p =>
     [...p.querySelectorAll(".sav-k")].map(k => Number(k.style.getPropertyValue("--w")))),
   layer: [...v.querySelectorAll(".sav-b[data-layer]")].findIndex(b => b.getAttribute("aria-pressed") === "true"),
   right: v.getBoundingClientRect().right,
