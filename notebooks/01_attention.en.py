@@ -161,9 +161,9 @@ for ax, column, name in zip(axes[:2], (0, 1), ("Largest weight of a row", "Norm 
     ax.set_ylabel("mean over 500 rows")
     ax.set_title(name)
 ax = axes[2]
-for rows, marker, name in ((raw, "o", "q·k"), (scaled, "s", "q·k / √hs")):
-    ax.plot(sizes, [r[2].median() for r in rows], marker + "-", label=f"median, {name}")
-    ax.plot(sizes, [r[2].mean() for r in rows], marker + "--", label=f"mean, {name}")
+for rows, marker, colour, name in ((raw, "o", "C0", "q·k"), (scaled, "s", "C1", "q·k / √hs")):
+    ax.plot(sizes, [r[2].median() for r in rows], marker + "-", color=colour, label=f"median, {name}")
+    ax.plot(sizes, [r[2].mean() for r in rows], marker + "--", color=colour, label=f"mean, {name}")
 ax.set_yscale("log")
 ax.set_ylabel("over 500 rows")
 ax.set_title("Norm of dp/dq, the gradient that reaches the query")

@@ -160,9 +160,9 @@ for ax, column, name in zip(axes[:2], (0, 1), ("Максимальный вес 
     ax.set_ylabel("среднее по 500 строкам")
     ax.set_title(name)
 ax = axes[2]
-for rows, marker, name in ((raw, "o", "q·k"), (scaled, "s", "q·k / √hs")):
-    ax.plot(sizes, [r[2].median() for r in rows], marker + "-", label=f"медиана, {name}")
-    ax.plot(sizes, [r[2].mean() for r in rows], marker + "--", label=f"среднее, {name}")
+for rows, marker, colour, name in ((raw, "o", "C0", "q·k"), (scaled, "s", "C1", "q·k / √hs")):
+    ax.plot(sizes, [r[2].median() for r in rows], marker + "-", color=colour, label=f"медиана, {name}")
+    ax.plot(sizes, [r[2].mean() for r in rows], marker + "--", color=colour, label=f"среднее, {name}")
 ax.set_yscale("log")
 ax.set_ylabel("по 500 строкам")
 ax.set_title("Норма dp/dq — градиент, который доходит до запроса")
