@@ -65,10 +65,11 @@ def replacements(old: tuple[str, str], new: tuple[str, str]) -> list[tuple[re.Pa
         # github.com/OWNER/NAME (repo_url, install URLs, [project.urls]); Colab's github/OWNER/NAME
         (re.compile(rf"(?<=github\.com/){tail}", re.I), f"{new_owner}/{new_name}"),
         (re.compile(rf"(?<=colab\.research\.google\.com/github/){tail}", re.I), f"{new_owner}/{new_name}"),
-        # the Pages address: GitHub serves https://owner.github.io/NAME/ (the owner in lower case)
+        # the Pages address, https://OWNER.github.io/NAME/ (host names ignore case; the owner as given,
+        # as tests/docs/test_site.py derives it from repo_url)
         (
             re.compile(rf"https://{re.escape(old_owner)}\.github\.io/{re.escape(old_name)}{end}", re.I),
-            f"https://{new_owner.lower()}.github.io/{new_name}",
+            f"https://{new_owner}.github.io/{new_name}",
         ),
         (re.compile(rf"^(repo_name:\s*){tail}", re.M), rf"\g<1>{new_owner}/{new_name}"),
     ]

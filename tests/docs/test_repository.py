@@ -81,7 +81,7 @@ def test_the_package_metadata_names_the_configured_repository_and_site():
     urls = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]
     assert urls["Repository"] == f"https://github.com/{owner}/{name}"
     assert urls["Issues"] == f"https://github.com/{owner}/{name}/issues"
-    assert urls["Homepage"] == urls["Documentation"] == f"https://{owner.lower()}.github.io/{name}/"
+    assert urls["Homepage"] == urls["Documentation"] == f"https://{owner}.github.io/{name}/"
     mkdocs = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     assert re.search(rf"^repo_name: {re.escape(owner)}/{re.escape(name)}$", mkdocs, re.M)
 
@@ -193,8 +193,10 @@ def test_set_repo_renames_every_link_and_the_link_checks_still_agree(tmp_path):
             "no:cacheprovider",
             "tests/docs/test_links.py",
             "tests/docs/test_notebook_sources.py",
-            "-k",  # every install cell and the README; one notebook pair executed-equals-source
-            "repo_url or readme or installs or (matches_its_source and 01_)",
+            "tests/docs/test_site.py",
+            # every install cell and the README; one notebook pair executed-equals-source; site_url
+            "-k",
+            "repo_url or readme or installs or (matches_its_source and 01_) or pages_address_of_the_repository",
         ],
         cwd=copy,
         capture_output=True,
