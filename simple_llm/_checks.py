@@ -13,6 +13,12 @@ def check_size(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
+def check_flag(name: str, value: object) -> None:
+    """Raise a ``TypeError`` unless ``value`` is a ``bool`` (``"False"``, ``None``, ``1`` are not)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__})")
+
+
 def check_dropout(value: object) -> None:
     """Raise unless ``value`` is a probability in ``[0, 1)``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -21,10 +27,37 @@ def check_dropout(value: object) -> None:
         raise ValueError(f"dropout must be a float in [0, 1), got {value!r}")
 
 
-def check_input(x: object, emb_size: int, max_seq_len: int | None = None) -> tuple[int, int]:
+_CONVERT = {
+    torch.float64: "double()",
+    torch.float32: "float()",
+    torch.float16: "half()",
+    torch.bfloat16: "bfloat16()",
+}
+
+
+def check_like(x: torch.Tensor, weight: torch.Tensor) -> None:
+    """Raise a ``TypeError`` naming both dtypes (or devices) unless ``x`` matches the module's ``weight``."""
+    if x.dtype != weight.dtype:
+        to_module = _CONVERT.get(x.dtype, f"to({x.dtype})")
+        to_input = _CONVERT.get(weight.dtype, f"to({weight.dtype})")
+        raise TypeError(
+            f"x has dtype {x.dtype} but the module's weights are {weight.dtype}: convert the module "
+            f"(module.{to_module}) or the input (x.{to_input})"
+        )
+    if x.device != weight.device:
+        raise TypeError(
+            f"x is on {x.device} but the module's weights are on {weight.device}: move one, "
+            f"module.to({str(x.device)!r}) or x.to({str(weight.device)!r})"
+        )
+
+
+def check_input(
+    x: object, emb_size: int, max_seq_len: int | None = None, like: torch.Tensor | None = None
+) -> tuple[int, int]:
     """Check that ``x`` is a float ``(B, T, C)`` tensor with ``1 <= T <= max_seq_len``.
 
-    ``max_seq_len=None`` puts no upper limit on ``T``.
+    ``max_seq_len=None`` puts no upper limit on ``T``. ``like``: a weight of the module; ``x``
+    must have its dtype and device.
 
     Returns:
         ``(B, T)``.
@@ -42,4 +75,6 @@ def check_input(x: object, emb_size: int, max_seq_len: int | None = None) -> tup
         raise ValueError(f"sequence length T={T} exceeds max_seq_len={max_seq_len}")
     if T == 0:
         raise ValueError(f"x must contain at least one token, got shape {tuple(x.shape)}")
+    if like is not None:
+        check_like(x, like)
     return B, T

@@ -29,13 +29,18 @@ def attend(
         keep: ``None``, or bool ``(..., T, 1)``: ``False`` rows get zero weights.
 
     Returns:
-        ``(out, weights)`` of shapes ``(..., T, hs)`` and ``(..., T, T)``.
+        ``(out, weights)`` of shapes ``(..., T, hs)`` and ``(..., T, T)``, in the dtype of ``q``.
+        float16 and bfloat16 are computed in float32, as SDPA's kernels do: an unscaled float16
+        score ``q . k`` overflows past 65,504.
     """
+    dtype = q.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        q, k, v = q.float(), k.float(), v.float()
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., T, T)
     weights = scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1)  # (..., T, T)
     if keep is not None:
         weights = weights.masked_fill(~keep, 0.0)
-    return weights @ v, weights  # (..., T, hs), (..., T, T)
+    return (weights @ v).to(dtype), weights.to(dtype)  # (..., T, hs), (..., T, T)
 
 
 # --8<-- [end:attend]

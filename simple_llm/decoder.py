@@ -79,7 +79,7 @@ class Decoder(nn.Module):
         cos_sin: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Apply the block to ``x``; returns ``(B, T, C)``. ``cos_sin``: rotary angles, as in the attention."""
-        check_input(x, self.attention.emb_size, self.attention.max_seq_len)
+        check_input(x, self.attention.emb_size, self.attention.max_seq_len, like=self.attention.qkv.weight)
         if self.norm_first:
             x = x + self.attention(self.norm1(x), mask, cache=cache, cos_sin=cos_sin)
             return x + self.feed_forward(self.norm2(x))

@@ -44,6 +44,6 @@ class FeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the block to every position of ``x``."""
-        check_input(x, self.emb_size)
+        check_input(x, self.emb_size, like=self.up.weight)
         return self.dropout(self.down(self.activation(self.up(x))))  # (B, T, C)
         # --8<-- [end:layers]

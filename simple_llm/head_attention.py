@@ -55,7 +55,7 @@ class HeadAttention(nn.Module):
         self.register_load_state_dict_pre_hook(head_attention_hook)  # the original project's keys
 
     def _attend(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        B, T = check_input(x, self.emb_size, self.max_seq_len)
+        B, T = check_input(x, self.emb_size, self.max_seq_len, like=self.q_proj.weight)
         allowed, keep = combine_masks(mask, B, T, 1, x.device)  # (B|1, 1, T, T)
         keep = None if keep is None else keep[:, 0]  # (B|1, T, 1)
         return attend(self.q_proj(x), self.k_proj(x), self.v_proj(x), allowed[:, 0], keep)
@@ -110,7 +110,7 @@ class HeadView:
 
     def _attend(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         mha = self.mha
-        B, T = check_input(x, mha.emb_size, mha.max_seq_len)
+        B, T = check_input(x, mha.emb_size, mha.max_seq_len, like=mha.qkv.weight)
         q, k, v = (
             F.linear(x, w, b) for w, b in zip(self.weights, self.biases, strict=True)
         )  # (B, T, hs) each

@@ -23,18 +23,39 @@ if TYPE_CHECKING:
     from simple_llm.multi_head_attention import MultiHeadAttention
 
 
-def rename_prefixes(state_dict: dict[str, Any], prefix: str, names: Mapping[str, str]) -> None:
-    """Rename, in place, the keys ``prefix + old + rest`` to ``prefix + new + rest``."""
+def mixed_layouts(original: str, ours: str) -> str:
+    """The ``load_state_dict`` error for a ``state_dict`` that holds both key layouts."""
+    return (
+        f"state_dict holds both the original project's layout ({original}) and this package's "
+        f"({ours}); keep one of them"
+    )
+
+
+def rename_prefixes(
+    state_dict: dict[str, Any], prefix: str, names: Mapping[str, str], error_msgs: list[str]
+) -> None:
+    """Rename, in place, the keys ``prefix + old + rest`` to ``prefix + new + rest``.
+
+    A key whose new name is already there (both layouts in one ``state_dict``) stays as it is
+    and is reported in ``error_msgs``, which ``load_state_dict`` raises.
+    """
     for key in list(state_dict):
         for old, new in names.items():
             if key.startswith(prefix + old):
-                state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
+                target = prefix + new + key[len(prefix + old) :]
+                if target in state_dict:
+                    error_msgs.append(mixed_layouts(key, target))
+                else:
+                    state_dict[target] = state_dict.pop(key)
                 break
 
 
 def head_attention_hook(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
-    """Original ``HeadAttention``: ``_q``, ``_k``, ``_v`` and the buffer ``_tril_mask``."""
-    rename_prefixes(state_dict, prefix, {"_q.": "q_proj.", "_k.": "k_proj.", "_v.": "v_proj."})
+    """Original ``HeadAttention``: ``_q``, ``_k``, ``_v`` and the buffer ``_tril_mask``.
+
+    ``_`` ends with ``error_msgs``, the list ``load_state_dict`` raises (its pre-hook signature).
+    """
+    rename_prefixes(state_dict, prefix, {"_q.": "q_proj.", "_k.": "k_proj.", "_v.": "v_proj."}, _[-1])
     state_dict.pop(prefix + "_tril_mask", None)
 
 
@@ -44,27 +65,45 @@ def multi_head_attention_hook(module: nn.Module, state_dict: dict[str, Any], pre
     The per-head weights ``(hs, C)`` are stacked into ``qkv.weight`` ``(3*H*hs, C)`` in the row
     order ``[Q of heads 0..H-1 | K ... | V ...]``. Nothing is converted unless all ``6*H`` keys
     are there: an incomplete or larger original checkpoint then fails as an unexpected or
-    missing key, as ``load_state_dict`` reports it.
+    missing key, as ``load_state_dict`` reports it. A per-head tensor of another shape is
+    reported as ``load_state_dict`` reports a size mismatch, naming its key and both shapes.
     """
-    H = module.num_heads
+    error_msgs = _[-1]
+    H, hs, C = module.num_heads, module.head_size, module.emb_size
     keys = {
         (part, name): [f"{prefix}_heads.{h}._{part}.{name}" for h in range(H)]
         for part in "qkv"
         for name in ("weight", "bias")
     }
     if all(key in state_dict for names in keys.values() for key in names):
+        if f"{prefix}qkv.weight" in state_dict or f"{prefix}qkv.bias" in state_dict:
+            error_msgs.append(mixed_layouts(keys["q", "weight"][0], f"{prefix}qkv.weight"))
+            return
+        mismatched = [
+            f"size mismatch for {key}: copying a param with shape {state_dict[key].shape} from checkpoint, "
+            f"the shape in current model is {torch.Size(shape)} (one head's rows of qkv.{name})."
+            for (_part, name), names in keys.items()
+            for key, shape in zip(names, [(hs, C) if name == "weight" else (hs,)] * H)
+            if state_dict[key].shape != shape
+        ]
+        if mismatched:
+            error_msgs.extend(mismatched)
+            return
         for name in ("weight", "bias"):
             parts = [state_dict.pop(key) for part in "qkv" for key in keys[part, name]]
             state_dict[f"{prefix}qkv.{name}"] = torch.cat(parts)  # (3*H*hs, C) or (3*H*hs,)
         for h in range(H):
             state_dict.pop(f"{prefix}_heads.{h}._tril_mask", None)
-    rename_prefixes(state_dict, prefix, {"_layer.": "proj."})
+    rename_prefixes(state_dict, prefix, {"_layer.": "proj."}, error_msgs)
 
 
 def feed_forward_hook(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
     """Original ``FeedForward``: ``_layer1``/``_layer2``, or ``net.0``/``net.2`` in its earlier version."""
     rename_prefixes(
-        state_dict, prefix, {"_layer1.": "up.", "_layer2.": "down.", "net.0.": "up.", "net.2.": "down."}
+        state_dict,
+        prefix,
+        {"_layer1.": "up.", "_layer2.": "down.", "net.0.": "up.", "net.2.": "down."},
+        _[-1],
     )
 
 
@@ -74,6 +113,7 @@ def decoder_hook(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_:
         state_dict,
         prefix,
         {"_heads.": "attention.", "_ff.": "feed_forward.", "_norm1.": "norm1.", "_norm2.": "norm2."},
+        _[-1],
     )
 
 

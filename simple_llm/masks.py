@@ -22,6 +22,8 @@ from collections.abc import Sequence
 
 import torch
 
+from simple_llm._checks import check_size
+
 
 def padding_mask(lengths: torch.Tensor | Sequence[int], max_len: int | None = None) -> torch.Tensor:
     """Key-padding mask from sequence lengths (sequences padded at the end).
@@ -134,4 +136,7 @@ def causal_after(T: int, start: int, device: torch.device | None = None) -> torc
         tensor([[1, 1, 1, 1, 0],
                 [1, 1, 1, 1, 1]], dtype=torch.int32)
     """
+    check_size("T", T)
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise ValueError(f"start must be a non-negative int, got {start!r}")
     return torch.ones(T, start + T, dtype=torch.bool, device=device).tril(diagonal=start)  # (T, T_k)

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from simple_llm import interop
-from simple_llm._checks import check_dropout, check_input, check_size
+from simple_llm._checks import check_dropout, check_flag, check_input, check_size
 from simple_llm.attention import causal_attention
 from simple_llm.head_attention import HeadView
 from simple_llm.kv_cache import KVCache
@@ -137,7 +137,8 @@ class MultiHeadAttention(nn.Module):
         Returns:
             ``out`` ``(B, T, C)``, or ``(out, weights)`` if ``return_weights``.
         """
-        B, T = check_input(x, self.emb_size, self.max_seq_len)
+        B, T = check_input(x, self.emb_size, self.max_seq_len, like=self.qkv.weight)
+        check_flag("return_weights", return_weights)
         start = self._check_cache(cache, mask, T)
         H, H_kv, hs = self.num_heads, self.num_kv_heads, self.head_size
         if H_kv == H:  # one view of the fused projection: the cheapest backward

@@ -92,3 +92,7 @@ def test_bad_arguments():
         make(norm_first=True)(torch.ones(1, 3, 5))
     with pytest.raises(TypeError, match="int64"):
         make()(torch.ones(1, 3, 8, dtype=torch.long))
+    with pytest.raises(
+        TypeError, match=r"x has dtype torch.float64 but the module's weights are torch.float32"
+    ):
+        make()(torch.ones(1, 3, 8, dtype=torch.float64))

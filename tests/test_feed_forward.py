@@ -75,6 +75,11 @@ def test_bad_constructor_arguments(args, error, match):
         (torch.ones(1, 2, 8, dtype=torch.long), TypeError, "int64"),
         (torch.ones(2, 8), ValueError, r"\(2, 8\)"),
         (torch.ones(1, 2, 4), ValueError, r"C=8"),
+        (
+            torch.ones(1, 2, 8, dtype=torch.float64),
+            TypeError,
+            r"torch.float64 .* torch.float32: .*module\.double\(\)",
+        ),
     ],
 )
 def test_bad_input(x, error, match):

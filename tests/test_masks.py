@@ -155,3 +155,21 @@ def test_mask_values_are_still_checked_off_the_meta_device():
 def test_mask_not_a_tensor_is_rejected():
     with pytest.raises(TypeError, match="list"):
         combine_masks([[1, 0], [1, 1]], 1, 2, 1, torch.device("cpu"))
+
+
+@pytest.mark.parametrize(
+    "T, start, error, match",
+    [
+        (2, -1, ValueError, "start must be a non-negative int, got -1"),
+        (-1, 0, ValueError, "T must be a positive int, got -1"),
+        (0, 3, ValueError, "T must be a positive int, got 0"),
+        (2.0, 1, TypeError, r"T must be a positive int, got 2\.0"),
+        (2, 1.0, ValueError, r"start must be a non-negative int, got 1\.0"),
+        (True, 1, TypeError, "T must be a positive int, got True"),
+    ],
+)
+def test_causal_after_checks_its_arguments(T, start, error, match):
+    from simple_llm import causal_after
+
+    with pytest.raises(error, match=match):
+        causal_after(T, start)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from simple_llm import MultiHeadAttention, padding_mask
+from simple_llm import HeadAttention, KVCache, MultiHeadAttention, padding_mask
 
 
 def make(H=2, C=8, hs=4, max_seq_len=16, dtype=torch.float32):
@@ -354,3 +354,89 @@ def test_two_d_mask_with_b_equal_t_is_a_pattern():
     assert (as_pattern[:, :, :, :][:, :, 1, 1] == 0).all()  # row 1 of the pattern blocks key 1, every item
     as_padding = mha.get_attention_weights(x, pad.view(3, 1, 3))
     assert (as_padding[1, :, :, 1] == 0).all() and (as_padding[0, :, 1, 1] > 0).all()
+
+
+HALF_TOL = {torch.float16: {"rtol": 0, "atol": 1e-2}, torch.bfloat16: {"rtol": 0, "atol": 6e-2}}
+
+
+def every_path(mha, head, x, mask):
+    """Each way to run attention, as name -> output; ``head`` is a HeadAttention."""
+    cache = KVCache()
+    cached = torch.cat([mha(x[:, :2], cache=cache), mha(x[:, 2:], cache=cache)], 1)  # (B, T, C)
+    out, weights = mha(x, return_weights=True)
+    return {
+        "fast": mha(x),
+        "fast, mask": mha(x, mask),
+        "explicit": out,
+        "explicit weights": weights,
+        "get_attention_weights, mask": mha.get_attention_weights(x, mask),
+        "cache": cached,
+        "HeadView": mha.head(1)(x, mask),
+        "HeadView weights": mha.head(1).get_attention_weights(x),
+        "HeadAttention": head(x, mask),
+        "HeadAttention weights": head.get_attention_weights(x),
+    }
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_on_every_path_against_float64(dtype):
+    torch.manual_seed(0)
+    mha, head = make(2, 8, 4, dtype=torch.float64), HeadAttention(8, 4, 16).double()
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    mask = padding_mask([5, 3])
+    reference = every_path(mha, head, x, mask)
+    half = every_path(mha.to(dtype), head.to(dtype), x.to(dtype), mask)
+    for name, out in half.items():
+        assert out.dtype == dtype, name
+        torch.testing.assert_close(out.double(), reference[name], **HALF_TOL[dtype], msg=name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_scores_that_overflow_float16_before_scaling_stay_finite(dtype):
+    """q.k = 64 * 40 * 40 = 102,400 > 65,504 (float16's largest); divided by sqrt(64) it is 12,800."""
+    mha = MultiHeadAttention(2, 1, 64, 8, dropout=0.0).double()
+    head = HeadAttention(1, 64, 8).double()
+    with torch.no_grad():
+        mha.qkv.weight.copy_(
+            torch.cat([torch.full((256, 1), 40.0), torch.ones(128, 1)])
+        )  # Q, K of 2 heads; V
+        mha.qkv.bias.zero_()
+        for proj, value in [(head.q_proj, 40.0), (head.k_proj, 40.0), (head.v_proj, 1.0)]:
+            proj.weight.fill_(value)
+            proj.bias.zero_()
+    x = torch.ones(1, 4, 1, dtype=torch.float64)
+    mask = padding_mask([3], 4)
+    reference = every_path(mha, head, x, mask)
+    assert reference["explicit weights"][0, 0, 3, 0].item() == 0.25  # equal scores of 12,800
+    for name, out in every_path(mha.to(dtype), head.to(dtype), x.to(dtype), mask).items():
+        assert bool(out.isfinite().all()), name
+        torch.testing.assert_close(out.double(), reference[name], **HALF_TOL[dtype], msg=name)
+
+
+@pytest.mark.parametrize("flag", ["False", None, 1, [], 0.0])
+def test_return_weights_must_be_a_bool(flag):
+    with pytest.raises(TypeError, match=rf"return_weights must be a bool, got {flag!r}".replace("[", r"\[")):
+        make()(torch.randn(1, 3, 8), return_weights=flag)
+
+
+@pytest.mark.parametrize(
+    "module_dtype, x_dtype, fix",
+    [
+        (torch.float32, torch.float64, r"module\.double\(\).*x\.float\(\)"),
+        (torch.float64, torch.float32, r"module\.float\(\).*x\.double\(\)"),
+        (torch.float32, torch.bfloat16, r"module\.bfloat16\(\).*x\.float\(\)"),
+    ],
+)
+def test_input_dtype_other_than_the_module_is_named_with_the_fix(module_dtype, x_dtype, fix):
+    mha, head = make(dtype=module_dtype), HeadAttention(8, 4, 16).to(module_dtype)
+    x = torch.randn(1, 3, 8, dtype=x_dtype)
+    names = rf"x has dtype {x_dtype} but the module's weights are {module_dtype}: .*{fix}"
+    for call in (mha, lambda x: mha(x, return_weights=True), mha.head(0), head, head.get_attention_weights):
+        with pytest.raises(TypeError, match=names):
+            call(x)
+
+
+def test_input_on_another_device_is_named():
+    x = torch.randn(1, 3, 8, device="meta")
+    with pytest.raises(TypeError, match="x is on meta but the module's weights are on cpu"):
+        make()(x)

@@ -11,6 +11,7 @@ an earlier ``net`` Sequential) in the feed-forward block, and a post-LN decoder
 import importlib
 import io
 import math
+import re
 
 import pytest
 import torch
@@ -192,8 +193,33 @@ def test_incomplete_checkpoint_is_reported_not_half_loaded():
 
 def test_other_head_size_is_a_size_mismatch():
     state = OriginalMultiHead(H, C, hs + 1, MAX_T).state_dict()
-    with pytest.raises(RuntimeError, match="size mismatch for qkv.weight"):
+    with pytest.raises(
+        RuntimeError, match=r"size mismatch for _heads\.0\._q\.weight: .*\[5, 12\].*\[4, 12\]"
+    ):
         MultiHeadAttention(H, C, hs, MAX_T).load_state_dict(state)
+
+
+@pytest.mark.parametrize(
+    "key, shape",
+    [("_heads.1._k.weight", (hs, C + 1)), ("_heads.2._v.bias", (hs, 1)), ("_heads.0._q.weight", (hs,))],
+)
+def test_one_mis_shaped_per_head_tensor_is_a_size_mismatch_naming_it(key, shape):
+    state = OriginalMultiHead(H, C, hs, MAX_T).state_dict()
+    state[key] = torch.zeros(shape)
+    expected = (hs,) if key.endswith("bias") else (hs, C)
+    message = rf"size mismatch for {re.escape(key)}: .*{re.escape(str(torch.Size(shape)))}.*{re.escape(str(torch.Size(expected)))}"
+    with pytest.raises(RuntimeError, match=message):
+        MultiHeadAttention(H, C, hs, MAX_T).load_state_dict(state)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_both_layouts_in_one_state_dict_are_refused(name):
+    make_original, make_ours = CASES[name]
+    torch.manual_seed(0)
+    ours = make_ours()
+    mixed = make_original().state_dict() | ours.state_dict()  # the original's keys and ours
+    with pytest.raises(RuntimeError, match="both the original project's layout .* and this package's"):
+        make_ours().load_state_dict(mixed)
 
 
 def test_feed_forward_does_not_cast_its_weights_to_the_input():
@@ -203,7 +229,7 @@ def test_feed_forward_does_not_cast_its_weights_to_the_input():
     ours = FeedForward(C).eval()
     ours.load_state_dict(original.state_dict())
     x = torch.randn(B, T, C, dtype=torch.float64)
-    with pytest.raises(RuntimeError, match="dtype"):
+    with pytest.raises(TypeError, match=r"x has dtype torch.float64 .*module\.double\(\)"):
         ours(x)
     assert ours.up.weight.dtype == torch.float32  # nothing changed behind the caller's back
     torch.testing.assert_close(ours.double()(x), original(x))
