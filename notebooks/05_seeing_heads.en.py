@@ -154,7 +154,7 @@ fig
 # ## Training
 #
 # A full batch of 512 sequences, Adam, 100 steps; the loss is the cross-entropy over both
-# outputs at positions t ≥ 3. Everything is deterministic: the data come from a seeded
+# outputs at positions $t \ge 3$. Everything is deterministic: the data come from a seeded
 # generator, the model was built after `torch.manual_seed(0)`.
 
 # %%
@@ -173,8 +173,8 @@ for step in range(101):
 # %% [markdown]
 # ## The heads after training
 #
-# Now each head has its own diagonal. Head 0 holds the line t − 3: query "3:1" looks at key
-# "0:0", query "4:4" at "1:1". Head 1 holds the line t − 1, just below the main diagonal. These
+# Now each head has its own diagonal. Head 0 holds the line $t - 3$: query "3:1" looks at key
+# "0:0", query "4:4" at "1:1". Head 1 holds the line $t - 1$, just below the main diagonal. These
 # are exactly the two answers of the task. Rows 0…2 have no answer, and there the heads look
 # wherever they like.
 

@@ -52,7 +52,7 @@ print("down:", tuple(ff.down.weight.shape))  # (C, 4*C)
 print("ff(x):", tuple(ff(x).shape))  # (B, T, C)
 
 # %% [markdown]
-# ### Та же сеть руками
+# ### Та же сеть вручную
 #
 # $$y = W_2 \operatorname{ReLU}(W_1 x + b_1) + b_2,$$
 #
