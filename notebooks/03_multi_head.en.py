@@ -340,8 +340,8 @@ print("T doubled: attention ×", flops(512, 512, 8)["attention"] // flops(256, 5
 # The same multiplications, but not the same work. Every head has its own `(T, T)` matrix of
 # weights: the `(B, H, T, T)` tensor, the exponentials of softmax and the masking grow with `H`.
 # And a weight of a small head is cheap to compute ($4\,\mathrm{hs}$ FLOPs for the score and its share of
-# the output), so more and more of the time goes to writing, softmaxing and reading the weights,
-# and the thin matrix products of small heads run less efficiently. For $B = 1$, $T = 256$, $C = 512$:
+# the output), so a larger and larger share of the work is writing, softmaxing and reading the
+# weights, and thin matrix products usually run less efficiently than one wide product. For $B = 1$, $T = 256$, $C = 512$:
 
 # %%
 print("  H |  hs | weights float32, MiB | exp() in softmax | FLOPs per weight")
