@@ -59,9 +59,9 @@ print("safe == torch.softmax:", same)
 # When the maximum grows, the old sum was taken relative to the old maximum, so it is multiplied by
 # $e^{m_{j-1} - m_j}$:
 #
-# $$d_j = d_{j-1}\,e^{m_{j-1}-m_j} + e^{x_j-m_j}, \qquad m_0 = -\infty,\ d_0 = 0.$$
+# $$d_j = d_{j-1}\,e^{m_{j-1}-m_j} + e^{x_j-m_j},$$
 #
-# A row of four scores, step by step:
+# starting from $m_0 = -\infty$ and $d_0 = 0$. A row of four scores, step by step:
 
 # %%
 row = [2.0, 1.0, 4.0, 3.0]
@@ -96,9 +96,10 @@ print("== torch.softmax:", same)
 # $\mathrm{out} = \sum_i \operatorname{softmax}(x)_i\, v_i$. The same trick carries a running output
 # $o_j = \sum_{i \le j} e^{x_i - m_j}\, v_i$, rescaled by the same factor:
 #
-# $$o_j = o_{j-1}\,e^{m_{j-1}-m_j} + e^{x_j-m_j}\,v_j, \qquad \mathrm{out} = \frac{o}{d}.$$
+# $$o_j = o_{j-1}\,e^{m_{j-1}-m_j} + e^{x_j-m_j}\,v_j,$$
 #
-# The weights are never stored. Values are numbers here, so that every step can be read.
+# and at the end $\mathrm{out} = o / d$. The weights are never stored. Values are numbers here, so that
+# every step can be read.
 
 # %%
 values = [10.0, 20.0, 30.0, 40.0]
