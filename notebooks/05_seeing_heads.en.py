@@ -228,9 +228,9 @@ print("weights", tuple(by_hand.shape), "equal get_attention_weights:", torch.all
 # ## Switching a head off
 #
 # The last check is causal: if head $h$ serves offset $k$, then without it that output must drop
-# to guessing (chance is $1/V$, that is 0.125) while the other stays accurate. A mask of shape (B, H, T, T) from the
-# [masks chapter](../../chapters/04-masks/) switches a head off: all keys of head h are masked,
-# its rows are fully masked, and its output is zeros.
+# to guessing (chance is $1/V$, that is 0.125) while the other stays accurate. A mask of shape
+# (B, H, T, T) from the [masks chapter](../../chapters/04-masks/) switches a head off: all keys
+# of head $h$ are masked, its rows are fully masked, and its output is zeros.
 
 # %%
 for h in range(H):

@@ -103,7 +103,7 @@ def check_causal(fn):
     x_changed[:, -1] += 1.0  # меняем только последний токен
     change = (fn(x_changed)[:, :-1] - fn(x)[:, :-1]).abs().max().item()
     if not change < 1e-9:
-        raise AssertionError(f"будущее просачивается в прошлое (сдвиг {change:.3f})")
+        raise AssertionError(f"будущее просачивается в прошлое (изменение до {change:.3f})")
 
 
 def check_equal(out, expected):

@@ -431,8 +431,7 @@ for backend in (SDPBackend.MATH, SDPBackend.FLASH_ATTENTION):
 torch_mha = torch.nn.MultiheadAttention(8, 2, batch_first=True).float().eval()
 x4 = torch.randn(1, 4, 8).float()  # (B, T, C)
 with torch.no_grad():
-    out4 = torch_mha(x4, x4, x4, attn_mask=~no_key, need_weights=False)[
-        0
-    ]  # (B, T, C); True = masked out in nn.MultiheadAttention
+    # True = masked out in nn.MultiheadAttention
+    out4 = torch_mha(x4, x4, x4, attn_mask=~no_key, need_weights=False)[0]  # (B, T, C)
     row = out4[0, 2]  # (C,)
 print("nn.MultiheadAttention: query 2 all NaN:", bool(row.isnan().all()))
