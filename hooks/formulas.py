@@ -30,15 +30,19 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import re
+import time
 from pathlib import Path
 
 import quickjs
 from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 from mkdocs.utils import get_relative_url
 
 VENDOR = Path(__file__).resolve().parents[1] / "docs" / "assets" / "vendor" / "katex"
 STYLESHEET = "assets/vendor/katex/katex.min.css"
+log = logging.getLogger("mkdocs.hooks.formulas")
 OPTIONS = {"output": "htmlAndMathml", "throwOnError": True, "strict": "error", "trust": False}
 
 
@@ -46,21 +50,26 @@ class Renderer:
     """KaTeX in a QuickJS context, loaded once per build."""
 
     def __init__(self) -> None:
+        start = time.process_time()
         self._context = quickjs.Context()
         self._context.eval((VENDOR / "katex.min.js").read_text(encoding="utf-8"))
         self._render = self._context.eval(
             "(function (tex, options) { return katex.renderToString(tex, JSON.parse(options)); })"
         )
         self.count = 0
+        self.seconds = time.process_time() - start  # CPU seconds: loading KaTeX, then typesetting
 
     def __call__(self, tex: str, display: bool) -> str:
         if not isinstance(tex, str):
             raise TypeError(f"tex must be a str, got {type(tex).__name__}")
         options = json.dumps({**OPTIONS, "displayMode": bool(display)})
+        start = time.process_time()
         try:
             markup = self._render(tex, options)
         except quickjs.JSException as error:
             raise ValueError(f"KaTeX cannot typeset {tex!r}: {error}") from None
+        finally:
+            self.seconds += time.process_time() - start
         self.count += 1
         # material's search indexes the MathML twin (the symbols), not the glyphs drawn for the eye
         # nor the TeX it was made from.
@@ -147,8 +156,19 @@ def render_notebook(text: str, render) -> str:
 _with_math: set[str] = set()
 
 
-def on_pre_build(config):
-    _with_math.clear()
+_reported = 0
+
+
+@event_priority(-200)  # after mkdocs-static-i18n (-100), which builds the other language inside its own
+def on_post_build(config):
+    """What the formulas cost, both languages together (the benchmark page quotes it)."""
+    global _reported
+    if _renderer is not None and _renderer.count != _reported:
+        _reported = _renderer.count
+        log.info(
+            f"formulas: {_renderer.count} typeset on {len(_with_math)} pages "
+            f"in {_renderer.seconds:.2f} s of CPU (KaTeX in QuickJS, loading it included)"
+        )
 
 
 def on_page_content(html_text, page, config, files):
@@ -167,6 +187,8 @@ def on_page_content(html_text, page, config, files):
         html_text = render_page(html_text, named)
     if render.count > before:
         _with_math.add(page.file.dest_uri)
+    else:  # mkdocs serve: a page that no longer has formulas
+        _with_math.discard(page.file.dest_uri)
     return html_text
 
 

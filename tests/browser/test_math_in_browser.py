@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from .browsing import DEFAULT_LANGUAGE, Visit, built_page_paths, is_local, language_of_path
+from .browsing import DEFAULT_LANGUAGE, Visit, built_page_paths, is_local, language_of_path, transfer_bytes
+
+# A first visit (cold cache) to a page with formulas, everything it loads, as Pages sends it (gzip).
+FORMULA_PAGE_BUDGET = 450 * 1024
 
 
 def formula_paths(site: Path) -> list[str]:
@@ -112,6 +115,20 @@ def test_every_font_a_formula_asks_for_loads_from_the_site(phone_visits, server)
                 f"faces in error {broken}, used but not loaded {missing}, glyphs in other fonts {not_katex}"
             )
     assert not problems, "\n".join(problems)
+
+
+def first_visit_bytes(visit: Visit, server) -> int:
+    files = {server.file_of(url) for url in visit.requests} - {None}
+    return sum(transfer_bytes(file) for file in files)
+
+
+def test_a_first_visit_to_a_formula_page_stays_light(phone_visits, server):
+    """KaTeX's stylesheet and the fonts a page's formulas use come on top of the page: within
+    450 KB with gzip for the heaviest page (measured: the stylesheet 3.4 KB, the fonts a page uses
+    40-55 KB)."""
+    weights = {path: first_visit_bytes(visit, server) for path, (visit, _) in phone_visits.items()}
+    heavy = {f"/{p}": f"{w / 1024:.0f} KB" for p, w in weights.items() if w > FORMULA_PAGE_BUDGET}
+    assert not heavy, f"first visits over {FORMULA_PAGE_BUDGET // 1024} KB: {heavy}"
 
 
 def test_wide_display_formulas_scroll_in_their_own_box_on_a_phone(phone_visits):
