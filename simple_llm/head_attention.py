@@ -79,6 +79,14 @@ class HeadView:
     """
 
     def __init__(self, mha: MultiHeadAttention, h: int) -> None:
+        from simple_llm.multi_head_attention import MultiHeadAttention  # a cycle at import time
+
+        if not isinstance(mha, MultiHeadAttention):
+            raise TypeError(f"mha must be a MultiHeadAttention, got {type(mha).__name__}")
+        if isinstance(h, bool) or not isinstance(h, int):
+            raise TypeError(f"head index must be an int, got {h!r}")
+        if not 0 <= h < mha.num_heads:
+            raise ValueError(f"head index {h} out of range for num_heads={mha.num_heads}")
         self.mha = mha
         self.index = h
 

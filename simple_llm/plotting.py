@@ -37,9 +37,13 @@ def _as_heads(weights: torch.Tensor | Sequence[torch.Tensor], batch_index: int) 
         weights = torch.stack([w.detach().cpu() for w in weights], dim=1)  # (B, H, T, T)
     elif not isinstance(weights, torch.Tensor):
         raise TypeError(f"weights must be a tensor or a list of tensors, got {type(weights).__name__}")
+    if isinstance(batch_index, bool) or not isinstance(batch_index, int):
+        raise TypeError(f"batch_index must be an int, got {batch_index!r}")
+    if weights.dim() == 3 and batch_index != 0:
+        raise ValueError(
+            f"batch_index={batch_index} needs (B, H, T, T) weights or a list, got shape {tuple(weights.shape)}"
+        )
     if weights.dim() == 4:
-        if isinstance(batch_index, bool) or not isinstance(batch_index, int):
-            raise TypeError(f"batch_index must be an int, got {batch_index!r}")
         if not -weights.size(0) <= batch_index < weights.size(0):
             raise ValueError(f"batch_index={batch_index} out of range for batch size {weights.size(0)}")
         weights = weights[batch_index]  # (H, T, T)

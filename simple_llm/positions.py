@@ -16,8 +16,14 @@ def _check_span(start: object, T: object, limit: int | None) -> None:
         raise ValueError(f"positions {start}..{start + T - 1} exceed max_seq_len={limit}")
 
 
+def _check_dtype(dtype: object) -> None:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+
+
 def _angle_dtype(dtype: torch.dtype) -> torch.dtype:
     """Angles are computed in float64 for float64 models and in float32 otherwise."""
+    _check_dtype(dtype)
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
@@ -155,8 +161,10 @@ class RotaryEmbedding(nn.Module):
         check_size("head_size", head_size)
         if head_size % 2:
             raise ValueError(f"rotary positions need an even head_size, got {head_size}")
-        if isinstance(base, bool) or not isinstance(base, (int, float)) or not base > 1:
-            raise ValueError(f"base must be a number > 1, got {base!r}")
+        if isinstance(base, bool) or not isinstance(base, (int, float)):
+            raise TypeError(f"base must be a number > 1, got {base!r} ({type(base).__name__})")
+        if not 1 < base < float("inf"):
+            raise ValueError(f"base must be a finite number > 1, got {base!r}")
         self.head_size = head_size
         self.base = float(base)
 
@@ -165,6 +173,7 @@ class RotaryEmbedding(nn.Module):
     ) -> torch.Tensor:
         """Rotation angles ``(T, hs/2)``: ``angles[t, i] = (start + t) * base**(-2i/hs)``."""
         _check_span(start, T, None)
+        _check_dtype(dtype)
         p = torch.arange(start, start + T, dtype=dtype, device=device)  # (T,)
         i = torch.arange(0, self.head_size, 2, dtype=dtype, device=device)  # (hs/2,)
         return p[:, None] * self.base ** (-i / self.head_size)[None, :]  # (T, hs/2)
@@ -182,7 +191,12 @@ class RotaryEmbedding(nn.Module):
     ) -> torch.Tensor:
         """Rotate ``x`` ``(..., T, hs)`` as positions ``start .. start+T-1``, or by ``cos_sin`` from ``cos_sin()``."""
         if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
-            raise TypeError("x must be a floating-point tensor of shape (..., T, hs)")
+            got = (
+                f"{x.dtype} tensor of shape {tuple(x.shape)}"
+                if isinstance(x, torch.Tensor)
+                else type(x).__name__
+            )
+            raise TypeError(f"x must be a floating-point tensor of shape (..., T, hs), got {got}")
         if x.size(-1) != self.head_size:
             raise ValueError(f"x must have last dimension hs={self.head_size}, got shape {tuple(x.shape)}")
         if cos_sin is None:

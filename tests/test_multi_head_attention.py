@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from simple_llm import HeadAttention, KVCache, MultiHeadAttention, padding_mask
+from simple_llm import HeadAttention, HeadView, KVCache, MultiHeadAttention, padding_mask
 
 
 def make(H=2, C=8, hs=4, max_seq_len=16, dtype=torch.float32):
@@ -257,6 +257,12 @@ class TestHeadViews:
     def test_head_index_out_of_range(self, h, error):
         with pytest.raises(error, match=str(h)):
             make(3, 12, 4).head(h)
+        with pytest.raises(error, match=str(h)):
+            HeadView(make(3, 12, 4), h)  # HeadView is public: built directly, it checks the same
+
+    def test_head_view_of_something_else_is_named(self):
+        with pytest.raises(TypeError, match="mha must be a MultiHeadAttention, got HeadAttention"):
+            HeadView(HeadAttention(8, 4, 16), 0)
 
 
 def memory_events(mha, x, mask=None, return_weights=False):

@@ -123,6 +123,13 @@ def test_figure_renders_every_head_and_label_inside_the_canvas():
         (torch.full((1, 2, 2), float("nan")), {}, ValueError, "NaN"),
         (torch.ones(1, 2, 2, dtype=torch.long), {}, TypeError, "torch.int64"),
         (torch.rand(2, 3, 3), {"tokens": 3}, TypeError, "got 3"),
+        (
+            torch.rand(2, 3, 3),
+            {"batch_index": 1},
+            ValueError,
+            r"batch_index=1 needs \(B, H, T, T\).*\(2, 3, 3\)",
+        ),
+        (torch.rand(2, 3, 3), {"batch_index": "0"}, TypeError, "batch_index must be an int, got '0'"),
     ],
 )
 def test_bad_input(weights, kwargs, error, match):

@@ -122,3 +122,38 @@ def test_rope_heads_views_match_the_module():
         torch.testing.assert_close(head.get_attention_weights(x), weights[:, h])
     with pytest.raises(ValueError, match="rotary"):
         mha.to_torch()
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, "float32", None])
+def test_a_dtype_that_is_not_floating_point_is_named(dtype):
+    """An int table of sinusoids or an int cos/sin would be silently wrong (truncated to 0 and 1)."""
+    calls = [lambda: RotaryEmbedding(4).cos_sin(3, 0, dtype), lambda: RotaryEmbedding(4).angles(3, 0, dtype)]
+    if dtype is not None:  # the sinusoids take the default dtype for None
+        calls += [
+            lambda: sinusoidal_positions(3, 4, dtype=dtype),
+            lambda: SinusoidalPositions(8, 4)(3, 0, dtype),
+        ]
+    for call in calls:
+        with pytest.raises(TypeError, match=rf"dtype must be a floating-point torch.dtype, got {dtype!r}"):
+            call()
+
+
+@pytest.mark.parametrize(
+    "base, error, match",
+    [
+        (float("inf"), ValueError, "finite number > 1, got inf"),
+        (float("nan"), ValueError, "got nan"),
+        ("10000", TypeError, r"got '10000' \(str\)"),
+        (True, TypeError, "got True"),
+    ],
+)
+def test_rotary_base_must_be_a_finite_number_above_one(base, error, match):
+    with pytest.raises(error, match=match):
+        RotaryEmbedding(4, base=base)
+
+
+def test_rotary_input_error_names_what_it_got():
+    with pytest.raises(TypeError, match=r"got torch.int64 tensor of shape \(2, 3, 4\)"):
+        RotaryEmbedding(4)(torch.zeros(2, 3, 4, dtype=torch.long))
+    with pytest.raises(TypeError, match="got list"):
+        RotaryEmbedding(4)([[0.0] * 4])
