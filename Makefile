@@ -1,6 +1,8 @@
 # The two commands of the README, and the steps they are made of.
 #   make serve   set up, then serve the site on http://127.0.0.1:8000 (both languages)
 #   make test    set up, then run every check (package, notebooks, site, browser)
+#   make check   the quick checks to run while working: lint, then every test that needs no Chromium,
+#                no notebook execution and no site build (pytest -m "not browser and not notebooks and not site")
 # For the deploy workflow:
 #   make site        build the site into site/ (SITE_URL=https://OWNER.github.io/REPO/ sets its address)
 #   make offline     the offline copy of the site: site/simple-llm-offline.zip (run after make site)
@@ -14,7 +16,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup serve test lint notebooks bench browser clean site offline diagrams lighthouse set-repo
+.PHONY: setup serve test check lint notebooks bench browser clean site offline diagrams lighthouse set-repo
 
 setup: $(VENV)/.installed
 
@@ -44,13 +46,20 @@ lint: setup
 test: setup browser lint
 	$(PY) scripts/run_tests.py
 
+# The inner loop: under 2 minutes on 2 cores (README and CONTRIBUTING say what it leaves to make test).
+check: setup lint
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not browser and not notebooks and not site"
+
 # Re-execute every notebook from its notebooks/*.py source (after changing a source or the package).
 notebooks: setup
 	$(PY) scripts/build_notebooks.py
 
-# The performance comparison against PyTorch's own modules (writes docs/assets/benchmark/).
+# The three benchmarks: attention against PyTorch's own modules, generation with and without the
+# KV cache, tiled attention (each writes its tables into docs/assets/benchmark/).
 bench: setup
 	$(PY) benchmarks/bench_attention.py
+	$(PY) benchmarks/bench_generation.py
+	$(PY) benchmarks/bench_tiled.py
 
 site: setup
 	$(PY) -m mkdocs build --strict --site-dir site

@@ -28,6 +28,7 @@ from scripts.background_build import start_build, stop_builds
 
 ROOT = Path(__file__).resolve().parent
 FIGURE_ARTIFACTS = ROOT / "artifacts" / "figures"
+BROWSER_TESTS = ROOT / "tests" / "browser"
 # Root-mean-square difference allowed between a stored and a fresh figure, in colour levels
 # (0..255), as matplotlib's own image tests measure it: anti-aliasing noise passes, a recoloured
 # heatmap cell or a moved line does not.
@@ -118,12 +119,24 @@ def _builds_needed(item) -> set[str]:
     return kinds
 
 
+def pytest_itemcollected(item):
+    """The markers of pyproject.toml that say what a test needs beyond Python (``make check`` runs
+    ``-m "not browser and not notebooks and not site"``): ``notebooks`` for every nbval cell,
+    ``browser`` for tests/browser (Chromium), ``site`` for a test that needs a site build."""
+    if item.path.suffix == ".ipynb":
+        item.add_marker(pytest.mark.notebooks)
+    if BROWSER_TESTS in item.path.parents:
+        item.add_marker(pytest.mark.browser)
+    if _builds_needed(item):
+        item.add_marker(pytest.mark.site)
+
+
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
     late: set[Path] = set()  # the folders of the tests that need a build run last, whole
     for item in items:
         kinds = _builds_needed(item)
-        for kind in kinds:
+        for kind in kinds if not config.option.collectonly else ():
             start_build(kind)
         if kinds:
             late.add(item.path.parent)
