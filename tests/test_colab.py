@@ -9,7 +9,8 @@ dependencies come from this test's environment (a ``.pth`` line; the editable in
 loaded); pip gets no index and builds without isolation, so nothing is downloaded.
 
 The test command runs one notebook per language; CI's weekly run sets
-``SIMPLE_LLM_COLAB_NOTEBOOKS=all`` to run every notebook this way.
+``SIMPLE_LLM_COLAB_NOTEBOOKS=all`` to run every notebook this way (or name some:
+``SIMPLE_LLM_COLAB_NOTEBOOKS=04_masks.en,04_masks.ru``).
 """
 
 from __future__ import annotations
@@ -40,9 +41,22 @@ from set_repo import configured  # noqa: E402
 
 
 def chosen() -> list[str]:
-    if os.environ.get("SIMPLE_LLM_COLAB_NOTEBOOKS") == "all":
-        return sorted(p.name.removesuffix(".ipynb") for p in NOTEBOOKS.glob("*.ipynb"))
-    return DEFAULT
+    """The notebooks to run: ``SIMPLE_LLM_COLAB_NOTEBOOKS`` is ``all`` or names such as
+    ``04_masks.en,04_masks.ru``; unset, one per language."""
+    every = sorted(p.name.removesuffix(".ipynb") for p in NOTEBOOKS.glob("*.ipynb"))
+    value = os.environ.get("SIMPLE_LLM_COLAB_NOTEBOOKS", "").strip()
+    if not value:
+        return DEFAULT
+    if value == "all":
+        return every
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(every))
+    if unknown:
+        raise ValueError(
+            f"SIMPLE_LLM_COLAB_NOTEBOOKS={value!r} names no notebook {unknown}: expected 'all' or "
+            f"names of docs/notebooks/*.ipynb without .ipynb, such as {every[0]!r}"
+        )
+    return names
 
 
 @pytest.fixture(scope="module")
