@@ -71,15 +71,11 @@ class Renderer:
         finally:
             self.seconds += time.process_time() - start
         self.count += 1
-        # material's search indexes the MathML twin (the symbols), not the glyphs drawn for the eye
-        # nor the TeX it was made from.
-        markup = markup.replace(
-            '<span class="katex-html" aria-hidden="true">',
-            '<span class="katex-html" aria-hidden="true" data-search-exclude>',
-        )
+        # material's search indexes a formula once, as it is seen: the MathML twin is left out
+        # (marking the glyphs' span instead would not hold: material's parser drops the mark at
+        # the first nested </span>, and the MathML has no span inside).
         return markup.replace(
-            '<annotation encoding="application/x-tex">',
-            '<annotation encoding="application/x-tex" data-search-exclude>',
+            '<span class="katex-mathml">', '<span class="katex-mathml" data-search-exclude>', 1
         )
 
 

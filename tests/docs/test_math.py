@@ -192,3 +192,15 @@ def test_formula_pages_are_the_pages_whose_sources_have_formulas(built_site, for
             if built not in formula_pages:
                 lost.append(str(src.relative_to(DOCS)))
     assert not lost, f"pages with TeX in their source but no typeset formula: {lost}"
+
+
+def test_search_indexes_a_formula_once(render):
+    """material's search reads the glyphs, not the MathML twin too ("TT") nor the TeX."""
+    from material.plugins.search.plugin import Parser
+
+    parser = Parser()
+    transposed = render(r"K^\top", False)
+    parser.feed(f"<p>memory grows with {render('T', False)} and {transposed} only</p>")
+    parser.close()
+    text = "".join(part for section in parser.data for part in section.text)
+    assert text == "<p>memory grows with T and K⊤ only</p>", text
