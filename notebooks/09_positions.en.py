@@ -136,11 +136,11 @@ assert (acc_learned > 0.95).all()
 # Vaswani et al. (2017) add fixed vectors: the coordinate pair $(2i, 2i+1)$ of position $p$ holds
 #
 # $$
-# \mathrm{PE}_{p,\,2i} = \sin(p\,\omega_i), \qquad \mathrm{PE}_{p,\,2i+1} = \cos(p\,\omega_i), \qquad \omega_i = 10000^{-2i/C}.
+# \mathrm{PE}_{p,\,2i} = \sin(p\,\omega_i), \quad \mathrm{PE}_{p,\,2i+1} = \cos(p\,\omega_i),
 # $$
 #
-# The first pairs turn fast, the last ones slowly: every position gets its own combination of
-# phases, and nothing has to be learned.
+# with $\omega_i = 10000^{-2i/C}$. The first pairs turn fast, the last ones slowly: every position
+# gets its own combination of phases, and nothing has to be learned.
 
 # %%
 pe = simple_llm.sinusoidal_positions(64, 16)  # (T, C)
@@ -172,13 +172,13 @@ assert (acc_sin > 0.95).all()
 # $p\,\theta_i$,
 #
 # $$
-# \begin{pmatrix} x'_i \\ x'_{i+\mathrm{hs}/2} \end{pmatrix}
+# \begin{pmatrix} x'_i \\ x'_j \end{pmatrix}
 # = \begin{pmatrix} \cos p\theta_i & -\sin p\theta_i \\ \sin p\theta_i & \cos p\theta_i \end{pmatrix}
-# \begin{pmatrix} x_i \\ x_{i+\mathrm{hs}/2} \end{pmatrix},
-# \qquad \theta_i = \mathrm{base}^{-2i/\mathrm{hs}}, \quad i = 0, \dots, \mathrm{hs}/2 - 1,
+# \begin{pmatrix} x_i \\ x_j \end{pmatrix},
 # $$
 #
-# with $\mathrm{base} = 10000$ by default. The picture shows one pair of a query: the same vector at
+# where $j = i + \mathrm{hs}/2$, $\theta_i = \mathrm{base}^{-2i/\mathrm{hs}}$ for $i = 0, \dots, \mathrm{hs}/2 - 1$ and
+# $\mathrm{base} = 10000$ by default. The picture shows one pair of a query: the same vector at
 # positions 0…7.
 
 # %%
@@ -201,10 +201,13 @@ fig
 # rotation back, so the score of a query at position $p$ and a key at position $s$ is
 #
 # $$
-# \big(R(p\theta)\,q\big)^\top R(s\theta)\,k = q^\top R(p\theta)^\top R(s\theta)\,k = q^\top R\big((s - p)\,\theta\big)\,k,
+# \begin{aligned}
+# \big(R(p\theta)\,q\big)^\top R(s\theta)\,k &= q^\top R(p\theta)^\top R(s\theta)\,k \\
+# &= q^\top R\big((s - p)\,\theta\big)\,k
+# \end{aligned}
 # $$
 #
-# a function of $p - s$ only. Check: the same pair of vectors, the key at positions 0, 10 and 100,
+# and depends on $p - s$ only. Check: the same pair of vectors, the key at positions 0, 10 and 100,
 # the query 0…3 steps after it.
 
 # %%
@@ -272,7 +275,7 @@ ax.set(
     xscale="log",
     xlabel="distance p − s",
     ylabel="score / hs",
-    title="RoPE: the same vector at a growing distance",
+    title="RoPE: a vector scored against itself",
 )
 plt.close(fig)
 fig

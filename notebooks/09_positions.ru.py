@@ -137,11 +137,11 @@ assert (acc_learned > 0.95).all()
 # хранит
 #
 # $$
-# \mathrm{PE}_{p,\,2i} = \sin(p\,\omega_i), \qquad \mathrm{PE}_{p,\,2i+1} = \cos(p\,\omega_i), \qquad \omega_i = 10000^{-2i/C}.
+# \mathrm{PE}_{p,\,2i} = \sin(p\,\omega_i), \quad \mathrm{PE}_{p,\,2i+1} = \cos(p\,\omega_i),
 # $$
 #
-# Первые пары вращаются быстро, последние — медленно: у каждой позиции своё сочетание фаз, и учить
-# ничего не нужно.
+# где $\omega_i = 10000^{-2i/C}$. Первые пары вращаются быстро, последние — медленно: у каждой
+# позиции своё сочетание фаз, и учить ничего не нужно.
 
 # %%
 pe = simple_llm.sinusoidal_positions(64, 16)  # (T, C)
@@ -173,13 +173,13 @@ assert (acc_sin > 0.95).all()
 # поворачивается на $p\,\theta_i$:
 #
 # $$
-# \begin{pmatrix} x'_i \\ x'_{i+\mathrm{hs}/2} \end{pmatrix}
+# \begin{pmatrix} x'_i \\ x'_j \end{pmatrix}
 # = \begin{pmatrix} \cos p\theta_i & -\sin p\theta_i \\ \sin p\theta_i & \cos p\theta_i \end{pmatrix}
-# \begin{pmatrix} x_i \\ x_{i+\mathrm{hs}/2} \end{pmatrix},
-# \qquad \theta_i = \mathrm{base}^{-2i/\mathrm{hs}}, \quad i = 0, \dots, \mathrm{hs}/2 - 1,
+# \begin{pmatrix} x_i \\ x_j \end{pmatrix},
 # $$
 #
-# по умолчанию $\mathrm{base} = 10000$. На рисунке — одна пара координат запроса: один и тот же
+# где $j = i + \mathrm{hs}/2$, $\theta_i = \mathrm{base}^{-2i/\mathrm{hs}}$ для $i = 0, \dots, \mathrm{hs}/2 - 1$, по
+# умолчанию $\mathrm{base} = 10000$. На рисунке — одна пара координат запроса: один и тот же
 # вектор в позициях 0…7.
 
 # %%
@@ -202,7 +202,10 @@ fig
 # обратно, поэтому оценка запроса в позиции $p$ и ключа в позиции $s$ равна
 #
 # $$
-# \big(R(p\theta)\,q\big)^\top R(s\theta)\,k = q^\top R(p\theta)^\top R(s\theta)\,k = q^\top R\big((s - p)\,\theta\big)\,k
+# \begin{aligned}
+# \big(R(p\theta)\,q\big)^\top R(s\theta)\,k &= q^\top R(p\theta)^\top R(s\theta)\,k \\
+# &= q^\top R\big((s - p)\,\theta\big)\,k
+# \end{aligned}
 # $$
 #
 # и зависит только от $p - s$. Проверим: одна и та же пара векторов, ключ в позициях 0, 10 и 100,
@@ -274,7 +277,7 @@ ax.set(
     xscale="log",
     xlabel="расстояние p − s",
     ylabel="оценка / hs",
-    title="RoPE: один и тот же вектор на растущем расстоянии",
+    title="RoPE: оценка вектора с самим собой",
 )
 plt.close(fig)
 fig

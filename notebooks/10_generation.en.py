@@ -265,7 +265,7 @@ ax.step(steps, lengths[True], where="mid", label="with the cache")
 ax.axvline(24, color="grey", linestyle=":", linewidth=1)
 ax.text(25, 16, "window full", fontsize=10, color="grey")
 ax.set(xlabel="new token", ylabel="positions read", title="Positions through the model per new token")
-ax.legend(loc="center right", fontsize=10)
+ax.legend(loc="lower right", fontsize=10)
 plt.close(fig)
 fig
 
@@ -292,10 +292,10 @@ print("the cache is faster at 200 new tokens:", seconds[True] < seconds[False])
 # The cache holds keys and values of every layer and every key/value head:
 #
 # $$
-# \text{bytes per token} = 2 \cdot L \cdot H_{kv} \cdot \mathrm{hs} \cdot \text{bytes per number},
+# \text{bytes per token} = 2 \cdot L \cdot H_{kv} \cdot \mathrm{hs} \cdot b,
 # $$
 #
-# 8 bytes per number in float64, 2 in float16.
+# where $b$ is the size of one number in bytes: 8 in float64, 2 in float16.
 
 # %%
 cache = model.new_cache()

@@ -274,7 +274,7 @@ ax.step(steps, lengths[True], where="mid", label="с кэшем")
 ax.axvline(24, color="grey", linestyle=":", linewidth=1)
 ax.text(25, 16, "окно заполнено", fontsize=10, color="grey")
 ax.set(xlabel="новый токен", ylabel="прочитано позиций", title="Позиции через модель на каждый новый токен")
-ax.legend(loc="center right", fontsize=10)
+ax.legend(loc="lower right", fontsize=10)
 plt.close(fig)
 fig
 
@@ -301,10 +301,10 @@ print("кэш быстрее на 200 новых токенах:", seconds[True]
 # Кэш хранит ключи и значения каждого слоя и каждой головы ключей и значений:
 #
 # $$
-# \text{байт на токен} = 2 \cdot L \cdot H_{kv} \cdot \mathrm{hs} \cdot \text{байт на число},
+# \text{байт на токен} = 2 \cdot L \cdot H_{kv} \cdot \mathrm{hs} \cdot b,
 # $$
 #
-# 8 байт на число во float64, 2 во float16.
+# где $b$ — размер одного числа в байтах: 8 во float64, 2 во float16.
 
 # %%
 cache = model.new_cache()
