@@ -45,6 +45,8 @@ def padding_mask(lengths: torch.Tensor | Sequence[int], max_len: int | None = No
             isinstance(n, int) and not isinstance(n, bool) for n in lengths
         ):
             raise TypeError(f"lengths must be a 1-D integer tensor or a sequence of ints, got {lengths!r}")
+        if any(not 0 <= n < 2**63 for n in lengths):
+            raise ValueError(f"lengths must be >= 0 (and fit in int64), got {list(lengths)}")
         lengths = torch.tensor(lengths, dtype=torch.long)
     elif lengths.dtype == torch.bool or lengths.is_floating_point() or lengths.is_complex():
         raise TypeError(f"lengths must have an integer dtype, got {lengths.dtype}")

@@ -352,7 +352,7 @@ def check_bad_forward_argument(data):
                 .map(lambda s: torch.ones(*s, dtype=torch.bool)),
                 st.floats(allow_nan=True)
                 .filter(lambda f: f not in (0.0, 1.0))
-                .map(lambda f: torch.full((3, 3), f)),
+                .map(lambda f: torch.full((3, 3), f, dtype=torch.float64)),
                 st.sampled_from([[[1, 0]], "causal", 1]),
             ),
             "mask",
@@ -445,7 +445,7 @@ def check_bad_function_argument(data):
             value = data.draw(
                 st.sampled_from(
                     [
-                        torch.zeros(2, 4, 0),
+                        torch.zeros(2, 0, 8),
                         torch.zeros(3, 4, 8),
                         torch.zeros(2, 4, 8, dtype=torch.long),
                         torch.zeros(8),

@@ -25,6 +25,8 @@ def test_padding_mask_zero_length_row_is_all_false():
         (torch.tensor([[1, 2]]), None, ValueError, r"\(1, 2\)"),
         ([], None, ValueError, r"\(0,\)"),
         ([-1, 2], None, ValueError, r"-1"),
+        ([2**63, 2], None, ValueError, r"fit in int64\), got \[9223372036854775808, 2\]"),
+        ([-(2**63) - 1], None, ValueError, r"got \[-9223372036854775809\]"),
         ([3, 2], 2, ValueError, "max_len=2"),
         ([3, 2], 3.0, TypeError, r"3\.0"),
         ("abc", None, TypeError, "abc"),
