@@ -93,14 +93,16 @@ def causal_attention(
     B, H, T, _ = q.shape
     H_kv, T_k = k.size(1), k.size(2)
     start = T_k - T
-    gqa = {"enable_gqa": True} if H_kv != H else {}  # SDPA's keyword only where it is needed
+    gqa = H_kv != H  # SDPA repeats each key/value head for its group of query heads
     if mask is None and not return_weights:
         if start == 0:  # T == T_k: the top-left causal mask of is_causal is the right one
-            return F.scaled_dot_product_attention(q, k, v, is_causal=True, **gqa), None  # (B, H, T, hs)
-        if T == 1:  # one new query sees every cached key: no mask at all
-            return F.scaled_dot_product_attention(q, k, v, **gqa), None  # (B, H, 1, hs)
-        allowed = causal_after(T, start, q.device)  # (T, T_k)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, **gqa), None  # (B, H, T, hs)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)  # (B, H, T, hs)
+        elif T == 1:  # one new query sees every cached key: no mask at all
+            y = F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)  # (B, H, 1, hs)
+        else:  # is_causal=True would align top-left (pytorch#108108): pass the mask explicitly
+            allowed = causal_after(T, start, q.device)  # (T, T_k)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, enable_gqa=gqa)  # (B, H, T, hs)
+        return y, None
     if start == 0:
         allowed, keep = combine_masks(mask, B, T, H, q.device)  # (B|1, H|1, T, T)
     elif mask is None:
@@ -111,7 +113,7 @@ def causal_attention(
         g = H // H_kv
         k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)  # (B, H, T_k, hs)
         return attend(q, k, v, allowed, keep)  # (B, H, T, hs), (B, H, T, T_k)
-    y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, **gqa)  # (B, H, T, hs)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, enable_gqa=gqa)  # (B, H, T, hs)
     return (y if keep is None else y.masked_fill(~keep, 0.0)), None
 
 

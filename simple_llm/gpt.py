@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 
@@ -80,6 +82,7 @@ class GPT(nn.Module):
         self.num_layers = num_layers
         self.positions = positions
         self.token_embeddings = nn.Embedding(vocab_size, emb_size)
+        self.position_embeddings: LearnedPositions | SinusoidalPositions | None
         if positions == "learned":
             self.position_embeddings = LearnedPositions(max_seq_len, emb_size)
         elif positions == "sinusoidal":
@@ -125,7 +128,7 @@ class GPT(nn.Module):
         elif self.position_embeddings is not None:
             h = h + self.position_embeddings(T, start)  # (B, T, C)
         h = self.dropout(h)
-        rotary = self.decoders[0].attention.rotary  # the same in every block, or None
+        rotary = cast(Decoder, self.decoders[0]).attention.rotary  # the same in every block, or None
         cos_sin = None if rotary is None else rotary.cos_sin(T, start, h.dtype, h.device)  # (T, hs) each
         for i, block in enumerate(self.decoders):
             h = block(h, cache=None if cache is None else cache[i], cos_sin=cos_sin)  # (B, T, C)
@@ -214,7 +217,7 @@ class GPT(nn.Module):
             raise ValueError(
                 f"token ids must be in [0, vocab_size={self.vocab_size}), got {x[b, t].item()} at x[{b}, {t}]"
             )
-        return x.shape
+        return x.size(0), x.size(1)
 
     def _check_cache(self, cache: object, T: int) -> int:
         if cache is None:

@@ -95,7 +95,7 @@ class HeadView:
         """Index of the key/value head this query head reads, ``h // (H // H_kv)``."""
         return self.index // (self.mha.num_heads // self.mha.num_kv_heads)
 
-    def _slices(self, tensor: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _slices(self, tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Rows of head ``h`` in ``tensor`` (``qkv.weight`` or ``qkv.bias``) for Q, K and V."""
         H, H_kv, hs = self.mha.num_heads, self.mha.num_kv_heads, self.mha.head_size
         q, k, v = tensor.split([H * hs, H_kv * hs, H_kv * hs])  # rows of Q, K, V
@@ -114,7 +114,8 @@ class HeadView:
     @property
     def biases(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(b_q, b_k, b_v)``, each ``(hs,)``, views of ``mha.qkv.bias``."""
-        return tuple(b.squeeze(-1) for b in self._slices(self.mha.qkv.bias))  # 3 x (hs,)
+        b_q, b_k, b_v = self._slices(self.mha.qkv.bias)  # 3 x (hs, 1)
+        return b_q.squeeze(-1), b_k.squeeze(-1), b_v.squeeze(-1)  # 3 x (hs,)
 
     def _attend(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         mha = self.mha

@@ -59,7 +59,9 @@ def head_attention_hook(module: nn.Module, state_dict: dict[str, Any], prefix: s
     state_dict.pop(prefix + "_tril_mask", None)
 
 
-def multi_head_attention_hook(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+def multi_head_attention_hook(
+    module: MultiHeadAttention, state_dict: dict[str, Any], prefix: str, *_: Any
+) -> None:
     """Original ``MultiHeadAttention``: ``_heads.{h}._q/_k/_v`` per head and ``_layer``.
 
     The per-head weights ``(hs, C)`` are stacked into ``qkv.weight`` ``(3*H*hs, C)`` in the row

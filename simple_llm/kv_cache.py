@@ -57,7 +57,7 @@ class KVCache:
             raise TypeError(
                 f"k and v must have the same dtype and device, got {k.dtype} on {k.device} and {v.dtype} on {v.device}"
             )
-        if self.keys is None:
+        if self.keys is None or self.values is None:
             self.keys, self.values = k, v
         else:
             B, H_kv, _, hs = self.keys.shape
@@ -81,7 +81,7 @@ class KVCache:
 
     def nbytes(self) -> int:
         """Bytes held by the cached keys and values."""
-        if self.keys is None:
+        if self.keys is None or self.values is None:
             return 0
         return self.keys.nbytes + self.values.nbytes
 

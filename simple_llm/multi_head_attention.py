@@ -161,7 +161,9 @@ class MultiHeadAttention(nn.Module):
         y, weights = causal_attention(q, k, v, mask, return_weights)  # (B, H, T, hs), (B, H, T, T_k)
         y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H*hs)
         out = self.dropout(self.proj(y))  # (B, T, C)
-        return (out, weights) if return_weights else out
+        if weights is None:  # return_weights=False
+            return out
+        return out, weights
 
     # --8<-- [end:forward]
 

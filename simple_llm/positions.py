@@ -8,7 +8,7 @@ import torch.nn as nn
 from simple_llm._checks import check_size
 
 
-def _check_span(start: object, T: object, limit: int | None) -> None:
+def _check_span(start: object, T: int, limit: int | None) -> None:
     if isinstance(start, bool) or not isinstance(start, int) or start < 0:
         raise ValueError(f"start must be a non-negative int, got {start!r}")
     check_size("T", T)

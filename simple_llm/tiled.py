@@ -22,7 +22,7 @@ import torch
 from simple_llm._checks import check_size
 
 
-def _check_qkv(q: object, k: object, v: object) -> None:
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
     """Clear errors for inputs that are not three matching float tensors ``(..., T, hs)``."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
