@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 import time
 import tomllib
 from pathlib import Path
@@ -21,6 +23,7 @@ from simple_llm.practice import (
     check_tiled_attention,
 )
 from simple_llm.practice import solutions as sol
+from simple_llm.practice.__main__ import main
 from simple_llm.practice._report import DETAILS, LINKS, NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -432,3 +435,51 @@ def test_site_url_agrees_with_pyproject_and_mkdocs():
     urls = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
     assert urls["Documentation"] == SITE_URL
     assert f'site_url: !ENV [SITE_URL, "{SITE_URL}"]' in (ROOT / "mkdocs.yml").read_text()
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "simple_llm.practice", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def test_cli_grades_every_function_found_and_exits_0_only_when_all_pass(tmp_path, capsys):
+    solutions = (ROOT / "simple_llm/practice/solutions.py").read_text(encoding="utf-8")
+    good = tmp_path / "good.py"
+    good.write_text(solutions, encoding="utf-8")
+    assert main([str(good), "--lang", "en"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "attention: correct (3 probes)"
+    assert sum(line.endswith("probes)") for line in lines) == 5
+    bad = tmp_path / "bad.py"
+    bad.write_text(solutions.replace("scores.softmax(dim=-1)", "scores.softmax(dim=-2)"), encoding="utf-8")
+    done = run_cli(bad)  # the real command, once
+    assert done.returncode == 1, done.stderr
+    assert "attention: найдено ошибок: 1" in done.stdout and "[softmax-axis]" in done.stdout
+    assert "multi_head_attention: найдено ошибок: 1" in done.stdout  # it calls the broken attention
+    assert "causal_mask: всё верно (3 проб)" in done.stdout
+
+
+def test_cli_says_why_it_graded_nothing(tmp_path, capsys):
+    empty = tmp_path / "empty.py"
+    empty.write_text("def attn(q, k, v):\n    return q\n", encoding="utf-8")
+    assert main([str(empty), "--lang", "en"]) == 2
+    assert "defines none of the functions: attention, multi_head_attention" in capsys.readouterr().err
+    broken = tmp_path / "broken.py"
+    broken.write_text("import torch\ndef attention(q, k, v, mask=None)\n    pass\n", encoding="utf-8")
+    assert main([str(broken), "--lang", "en"]) == 2
+    err = capsys.readouterr().err
+    assert "could not import" in err and "SyntaxError" in err
+    exits = tmp_path / "exits.py"
+    exits.write_text("raise SystemExit(3)\n", encoding="utf-8")
+    assert main([str(exits)]) == 2
+    assert "не удалось импортировать" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.py"), "--lang", "en"]) == 2
+    assert "no such file" in capsys.readouterr().err
