@@ -14,6 +14,8 @@ Shape legend used in every docstring and shape comment of the package:
 - ``hs``: head size (``head_size``)
 - ``H_kv``: number of key/value heads (``num_kv_heads``, grouped-query attention)
 - ``V``: vocabulary size (``vocab_size``)
+- ``r_q``, ``r_kv``, ``d_nope``, ``d_rope``, ``d_v``, ``S``: latent ranks, head parts and number of keys
+  (positions in the cache) of ``MultiHeadLatentAttention``, see ``simple_llm.latent_attention``
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -23,6 +25,7 @@ from simple_llm.feed_forward import FeedForward
 from simple_llm.gpt import GPT, pick_next_token
 from simple_llm.head_attention import HeadAttention, HeadView
 from simple_llm.kv_cache import KVCache
+from simple_llm.latent_attention import LatentCache, MultiHeadLatentAttention, kv_cache_bytes_per_token
 from simple_llm.masks import causal_after, padding_mask
 from simple_llm.multi_head_attention import MultiHeadAttention
 from simple_llm.plotting import plot_attention_heads
@@ -43,12 +46,15 @@ __all__ = [
     "HeadAttention",
     "HeadView",
     "KVCache",
+    "LatentCache",
     "LearnedPositions",
     "MultiHeadAttention",
+    "MultiHeadLatentAttention",
     "RotaryEmbedding",
     "SinusoidalPositions",
     "attention_view",
     "causal_after",
+    "kv_cache_bytes_per_token",
     "padding_mask",
     "pick_next_token",
     "plot_attention_heads",
