@@ -204,3 +204,27 @@ def test_search_indexes_a_formula_once(render):
     parser.close()
     text = "".join(part for section in parser.data for part in section.text)
     assert text == "<p>memory grows with T and K⊤ only</p>", text
+
+
+def test_served_fonts_keep_every_character_the_formulas_show(built_site, pages_html):
+    """The hook cuts KaTeX's fonts to the formulas' characters: none a formula shows may be lost."""
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    shown = set()
+    for text in pages_html.values():
+        if 'class="katex"' in text:
+            for glyphs in BeautifulSoup(text, "html.parser").select(".katex-html"):
+                shown.update(glyphs.get_text())
+    assert {"T", "(", "="} <= shown, "no formula characters found on the site"
+    lost, cut = {}, 0
+    for source in sorted((VENDOR / "fonts").glob("*.woff2")):
+        served = built_site / Path(STYLESHEET).parent / "fonts" / source.name
+        had = set(map(chr, TTFont(io.BytesIO(source.read_bytes())).getBestCmap())) & shown
+        has = set(map(chr, TTFont(io.BytesIO(served.read_bytes())).getBestCmap()))
+        if had - has:
+            lost[source.name] = "".join(sorted(had - has))
+        cut += served.stat().st_size < source.stat().st_size
+    assert not lost, f"characters the formulas show that the served fonts lost: {lost}"
+    assert cut == len(list((VENDOR / "fonts").glob("*.woff2"))), "not every served font was cut"
