@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_attention.py"
 
 
@@ -25,7 +27,18 @@ def test_quick_run_writes_json_and_markdown(tmp_path):
                 "fwd_peak_mib",
                 "fwd_bwd_peak_mib",
             } == set(numbers)
-            assert all(value >= 0 for value in numbers.values())
+            times = [numbers[k] for k in ("fwd_ms", "fwd_bwd_ms", "fwd_min_ms", "fwd_bwd_min_ms")]
+            assert all(0 < t < float("inf") for t in times), numbers  # each candidate was timed
+            assert (
+                numbers["fwd_min_ms"] <= numbers["fwd_ms"]
+                and numbers["fwd_bwd_min_ms"] <= numbers["fwd_bwd_ms"]
+            )
+            assert numbers["fwd_min_ms"] < numbers["fwd_bwd_min_ms"]  # a backward pass costs time
+            assert numbers["fwd_peak_mib"] > 0 and numbers["fwd_bwd_peak_mib"] > 0  # the output at least
+        c = row["candidates"]
+        assert row["ratios"]["fwd_ours_over_sdpa"] == pytest.approx(
+            c["ours"]["fwd_min_ms"] / c["sdpa"]["fwd_min_ms"]
+        )
         assert {"fwd_ours_over_sdpa", "fwd_bwd_ours_over_sdpa", "fwd_ours_over_nn_mha"} <= set(row["ratios"])
     table = (tmp_path / "results-cpu.md").read_text().splitlines()
     assert (

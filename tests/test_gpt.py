@@ -68,6 +68,25 @@ def test_past_max_seq_len_the_cache_is_rebuilt_not_slid():
         new.append(old.keys[:, :, 1:], old.values[:, :, 1:])  # keep old keys, drop the first
     stale = model(window[:, -1:], slid)[:, -1]
     assert (stale - model(window)[:, -1]).abs().max() > 1e-3
+    # generate: once the window slides, every layer's cache is emptied and the window re-encoded,
+    # and the tokens equal recomputing the whole window at every step.
+    resets, encoded = [], []
+    reset, forward = KVCache.reset, GPT.forward
+
+    def counting_reset(self):
+        resets.append(len(self))
+        reset(self)
+
+    def recording_forward(self, ids, cache=None):
+        encoded.append(ids.size(1))
+        return forward(self, ids, cache)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(KVCache, "reset", counting_reset)
+        patch.setattr(GPT, "forward", recording_forward)
+        out = model.generate(x, 3, do_sample=False)  # 10 tokens fill max_seq_len = 10: slides at once
+    assert torch.equal(out, recompute_greedy(model, x, 3))
+    assert encoded == [10, 10, 10] and resets == [10, 10] * 2  # 2 layers, steps 2 and 3
 
 
 def test_prompt_longer_than_max_seq_len_keeps_the_last_tokens():

@@ -1,7 +1,7 @@
-"""One translation per term: docs/glossary.tsv is the source of truth, the terms table of each
-glossary page shows exactly its rows in its order, and the Russian chapters use its terms. The
-project's shared glossary (../shared/GLOSSARY.md), where it sits beside the repository, is checked
-too: the TSV starts with its rows."""
+"""One translation per term: docs/glossary.tsv is the one source. Each glossary page holds, under
+its ``{ #terms }`` heading, only the line where hooks/glossary.py puts the table generated from the
+TSV; the generated table and the built pages show exactly its rows in its order; every note has its
+Russian translation; and the Russian chapters use the terms."""
 
 from __future__ import annotations
 
@@ -9,24 +9,19 @@ import re
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 
-from .helpers import DOCS, ROOT, strip_fenced
+from hooks.glossary import COLUMNS, MARKER, read_rows, terms_table
+
+from .helpers import DOCS, LANGUAGES, strip_fenced, url_path
 
 TSV = DOCS / "glossary.tsv"
-SHARED = ROOT.parent / "shared" / "GLOSSARY.md"
-COLUMNS = ["english", "russian", "note"]
-
-
-def read_tsv() -> list[list[str]]:
-    """Rows of docs/glossary.tsv as [english, russian, note] (an empty note may lose its tab)."""
-    lines = TSV.read_text(encoding="utf-8").splitlines()
-    assert lines and lines[0].split("\t") == COLUMNS, f"{TSV.name} must start with the header {COLUMNS}"
-    rows = []
-    for number, line in enumerate(lines[1:], start=2):
-        cells = line.split("\t")
-        assert 2 <= len(cells) <= 3, f"{TSV.name}:{number}: expected 3 tab-separated columns, got {cells}"
-        rows.append([cell.strip() for cell in cells] + [""] * (3 - len(cells)))
-    return rows
+ROWS = read_rows(TSV)
+# What each language's table shows of a row, in its column order (hooks/glossary.py's LAYOUT).
+SHOWN = {
+    "en": lambda row: [row["english"], row["russian"], row["note"]],
+    "ru": lambda row: [row["russian"], row["english"], row["note_ru"]],
+}
 
 
 def table_rows(markdown: str) -> list[list[str]]:
@@ -43,69 +38,55 @@ def table_rows(markdown: str) -> list[list[str]]:
     return rows
 
 
-ROWS = read_tsv()
-
-
-def test_tsv_has_unique_terms():
-    for column, name in enumerate(COLUMNS[:2]):
-        terms = [row[column] for row in ROWS]
+def test_tsv_header_and_unique_terms():
+    assert TSV.read_text(encoding="utf-8").splitlines()[0].split("\t") == COLUMNS
+    for name in COLUMNS[:2]:
+        terms = [row[name] for row in ROWS]
         assert all(terms), f"an empty {name} term in {TSV.name}"
         repeated = sorted({t for t in terms if terms.count(t) > 1})
         assert not repeated, f"{name} terms listed twice in {TSV.name}: {repeated}"
 
 
-def terms_table(page: Path) -> list[list[str]]:
-    """The rows of the table under the page's ``{ #terms }`` heading, its header row left out."""
+def test_every_note_has_its_russian_translation():
+    wrong = [row["english"] for row in ROWS if bool(row["note"]) != bool(row["note_ru"])]
+    assert not wrong, (
+        f"{TSV.name}: a note without its Russian translation in the column note_ru (or the other way "
+        f"round) for {wrong}"
+    )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_page_holds_the_marker_not_a_copy_of_the_table(language):
+    page = DOCS / f"glossary.{language}.md"
     text = strip_fenced(page.read_text(encoding="utf-8"))
     found = re.search(r"^##[^\n]*\{\s*#terms\s*\}\s*$(.*?)(?=^#|\Z)", text, flags=re.M | re.S)
     assert found, f"{page.name} has no heading with the anchor {{ #terms }}"
-    rows = table_rows(found.group(1))
-    assert rows, f"{page.name}: no table under the {{ #terms }} heading"
-    return [row + [""] * (3 - len(row)) for row in rows[1:]]
+    assert found.group(1).strip() == MARKER, f"{page.name}: under {{ #terms }} only the line {MARKER!r}"
 
 
-def test_english_page_shows_exactly_the_tsv_rows_in_order():
-    shown = terms_table(DOCS / "glossary.en.md")
-    missing = [row for row in ROWS if row not in shown]
-    extra = [row for row in shown if row not in ROWS]
-    assert not missing and not extra, (
-        f"glossary.en.md and {TSV.name} disagree.\nnot on the page: {missing}\nnot in the TSV: {extra}"
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_generated_table_shows_exactly_the_tsv_rows_in_order(language):
+    header, *rows = table_rows(terms_table(language))
+    assert header == (
+        ["English", "Русский", "Note"] if language == "en" else ["Русский", "English", "Примечание"]
     )
-    assert shown == ROWS, f"glossary.en.md lists the terms in another order than {TSV.name}"
+    assert rows == [SHOWN[language](row) for row in ROWS]
 
 
-def test_russian_page_shows_exactly_the_tsv_terms_in_order():
-    shown = terms_table(DOCS / "glossary.ru.md")
-    pairs = [(russian, english) for english, russian, _ in ROWS]
-    shown_pairs = [(row[0], row[1]) for row in shown]
-    missing = [pair for pair in pairs if pair not in shown_pairs]
-    extra = [pair for pair in shown_pairs if pair not in pairs]
-    assert not missing and not extra, (
-        f"glossary.ru.md and {TSV.name} disagree.\nnot on the page: {missing}\nnot in the TSV: {extra}"
-    )
-    assert shown_pairs == pairs, f"glossary.ru.md lists the terms in another order than {TSV.name}"
-    # The Russian note is a translation: it must exist exactly where the English one does.
-    wrong = [row[0] for row, (_, _, note) in zip(shown, ROWS) if bool(row[2]) != bool(note)]
-    assert not wrong, f"glossary.ru.md: a note missing or extra (the TSV's English note decides) for {wrong}"
+def test_generated_table_escapes_a_pipe():
+    row = {"english": "a | b", "russian": "а", "note": "", "note_ru": ""}
+    assert terms_table("en", [row]).splitlines()[2] == "| a \\| b | а |  |"
 
 
-def shared_rows() -> list[list[str]]:
-    table = table_rows(SHARED.read_text(encoding="utf-8"))
-    assert table and [cell.lower() for cell in table[0]] == ["english", "русский", "note"], (
-        f"{SHARED} no longer starts its table with English | Русский | Note"
-    )
-    return [row + [""] * (3 - len(row)) for row in table[1:]]
-
-
-@pytest.mark.skipif(
-    not SHARED.is_file(), reason="the shared glossary ../shared/GLOSSARY.md is not beside the repository"
-)
-def test_tsv_matches_the_shared_glossary_row_for_row():
-    """Every row of the shared list, in its order, then the site's own additions (if any)."""
-    shared = shared_rows()
-    assert len(ROWS) >= len(shared), f"{TSV.name} has {len(ROWS)} rows, the shared glossary {len(shared)}"
-    for number, (ours, theirs) in enumerate(zip(ROWS, shared), start=1):
-        assert ours == theirs, f"row {number}: {TSV.name} has {ours}, the shared glossary {theirs}"
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_built_glossary_page_shows_the_tsv(built_site, language):
+    path = built_site / url_path(DOCS / f"glossary.{language}.md") / "index.html"
+    soup = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+    heading = soup.find(id="terms")
+    assert heading is not None, f"{path}: no #terms heading"
+    table = heading.find_next("table")
+    shown = [[td.get_text(" ", strip=True) for td in tr.find_all("td")] for tr in table.select("tbody tr")]
+    assert [row[:2] for row in shown] == [SHOWN[language](row)[:2] for row in ROWS]
 
 
 # A few terms the glossary fixes and that are easy to get wrong in Russian prose.
