@@ -33,7 +33,6 @@ def test_quick_run_writes_json_and_markdown(tmp_path):
                 numbers["fwd_min_ms"] <= numbers["fwd_ms"]
                 and numbers["fwd_bwd_min_ms"] <= numbers["fwd_bwd_ms"]
             )
-            assert numbers["fwd_min_ms"] < numbers["fwd_bwd_min_ms"]  # a backward pass costs time
             assert numbers["fwd_peak_mib"] > 0 and numbers["fwd_bwd_peak_mib"] > 0  # the output at least
         c = row["candidates"]
         assert row["ratios"]["fwd_ours_over_sdpa"] == pytest.approx(
