@@ -124,7 +124,7 @@ assert equal_sdpa and equal_copies
 print("ours == SDPA(enable_gqa=True):", equal_sdpa, "| == repeat_interleave:", equal_copies)
 
 # %% [markdown]
-# With H_kv = H the module is plain multi-head attention, with the same parameters and the same
+# With $H_{\mathrm{kv}} = H$ the module is plain multi-head attention, with the same parameters and the same
 # `state_dict` as before: old checkpoints load unchanged.
 
 # %%

@@ -123,7 +123,7 @@ assert equal_sdpa and equal_copies
 print("наш модуль == SDPA(enable_gqa=True):", equal_sdpa, "| == repeat_interleave:", equal_copies)
 
 # %% [markdown]
-# При H_kv = H модуль — обычное многоголовое внимание с теми же параметрами и тем же `state_dict`,
+# При $H_{\mathrm{kv}} = H$ модуль — обычное многоголовое внимание с теми же параметрами и тем же `state_dict`,
 # что и раньше: старые чекпойнты загружаются без изменений.
 
 # %%

@@ -449,8 +449,8 @@ plt.show()
 # %% [markdown]
 # The explicit path holds three `(T, T)` float32 matrices at once (the scores, the masked scores
 # and the weights): $12\,T^2$ bytes, four times more per doubling. The tiled one holds the output
-# ($64\,T$ floats) and a few tiles: at most twice as much per doubling. The benchmark page measures the same up to T = 8192, with
-# SDPA beside them.
+# ($64\,T$ floats) and a few tiles: at most twice as much per doubling. The benchmark page measures
+# the same up to $T = 8192$, with SDPA beside them.
 
 # %% [markdown]
 # ## Time: why real kernels are not written in Python

@@ -76,7 +76,7 @@ print("log V =", round(math.log(V), 2))
 # ## The model: attention and nothing else
 #
 # A token embedding plus a learned position embedding, then `n_layers` layers of
-# `MultiHeadAttention` (H = 2 heads each) with residual connections, then a linear map to the V
+# `MultiHeadAttention` ($H = 2$ heads each) with residual connections, then a linear map to the V
 # logits. There is no feed-forward network and no normalization: everything a position learns
 # about the others comes through attention. `forward` also returns every layer's weights, and
 # `off=(layer, head)` switches one head off with a `(B, H, T, T)` mask.
