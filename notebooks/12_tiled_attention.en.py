@@ -26,7 +26,7 @@ if importlib.util.find_spec("simple_llm") is None:
 # $$\operatorname{softmax}(x)_i = \frac{e^{x_i}}{\sum_j e^{x_j}}.$$
 #
 # In float32, exp overflows above about 88.7: for scores near 1000 the numerator and the denominator
-# are both infinite, and inf / inf is NaN. Subtracting the row's maximum $m = \max_j x_j$ changes
+# are both infinite, and inf / inf is NaN. Subtracting the row's maximum $m$ changes
 # nothing mathematically ($e^{-m}$ cancels between the numerator and the denominator), but then every
 # exponent is at most 0 and every exponential lies in $(0, 1]$. This is the safe, or numerically
 # stable, softmax.
@@ -94,7 +94,7 @@ print("== torch.softmax:", same)
 #
 # Attention needs not the weights but their sum with the values,
 # $\mathrm{out} = \sum_i \operatorname{softmax}(x)_i\, v_i$. The same trick carries a running output
-# $o_j = \sum_{i \le j} e^{x_i - m_j}\, v_i$, rescaled by the same factor:
+# $o_j$, the values summed with the weights $e^{x_i - m_j}$, rescaled by the same factor:
 #
 # $$o_j = o_{j-1}\,e^{m_{j-1}-m_j} + e^{x_j-m_j}\,v_j,$$
 #
@@ -141,7 +141,7 @@ print("blocks of two == softmax(x) @ v:", same)
 # %% [markdown]
 # The same recurrence on a longer row: 32 scores in blocks of 4. After each block we keep $m$ and $d$.
 # Whenever a block brings a larger score, the maximum steps up and the sum collected so far shrinks
-# by $e^{m_{\mathrm{old}} - m_{\mathrm{new}}}$ before the block's own terms are added.
+# by the rescaling factor before the block's own terms are added.
 
 # %%
 # %matplotlib inline
@@ -176,7 +176,6 @@ bottom.set(xlabel="key", ylabel="running sum $d$")
 for ax in (top, bottom):
     for start in range(4, 32, 4):
         ax.axvline(start - 0.5, color="lightgrey", linewidth=0.8)
-    ax.grid(False)
 plt.close(fig)
 fig
 
