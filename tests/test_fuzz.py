@@ -37,7 +37,6 @@ VALID_EXAMPLES = 25  # per property of valid input, in the test command
 INVALID_EXAMPLES = 150  # per property of invalid input: no model runs, so many more
 LARGE = 20  # times as many with -m fuzz_large
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
-HALF = (torch.float16, torch.bfloat16)
 
 
 def run(examples: int):
