@@ -483,3 +483,11 @@ def test_cli_says_why_it_graded_nothing(tmp_path, capsys):
     assert "не удалось импортировать" in capsys.readouterr().err
     assert main([str(tmp_path / "missing.py"), "--lang", "en"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_the_mock_interview_template_reports_not_written_yet(capsys):
+    assert main([str(ROOT / "simple_llm/practice/template.py"), "--lang", "en"]) == 1
+    heads = [line for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
+    assert heads == [
+        f"{name}: not written yet" for name in ("attention", "multi_head_attention", "causal_mask")
+    ]

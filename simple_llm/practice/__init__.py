@@ -1,7 +1,7 @@
 """Practice: graders that check the reader's own attention code and name the mistake it makes.
 
 Each grader takes the reader's function, runs it on fixed float64 probes beside the reference and
-deliberately broken variants of it, and returns a [`Report`][simple_llm.practice.Report]:
+deliberately broken variants of it, and returns a ``Report``:
 ``passed``, the stable ids of the mistakes (``softmax-axis``, ``missing-scale``, ``wrong-scale``,
 ``mask-after-softmax``, ``mask-polarity``, ``causal-future``, ``causal-diagonal``,
 ``split-before-projection``, ``view-without-transpose``, ``missing-projection``, ``qkv-order``,

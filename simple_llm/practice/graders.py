@@ -541,7 +541,7 @@ def check_rope(fn: Callable[..., Any], *, lang: str = "ru", timeout_s: float = 1
 
     Row ``t`` of ``x`` ``(..., T, hs)`` is at position ``start + t``; coordinate ``i`` is paired with
     ``i + hs/2`` and the pair is rotated by ``(start + t) * 10000**(-2i/hs)``, as
-    [`RotaryEmbedding`][simple_llm.RotaryEmbedding] does.
+    ``simple_llm.RotaryEmbedding`` does.
 
     Args:
         fn: The reader's function, called as ``fn(x, start)``; the probes are float64.
