@@ -66,7 +66,7 @@ site: setup
 	$(PY) -m mkdocs build --strict --site-dir site
 
 offline: setup
-	$(PY) scripts/build_offline.py --zip site/simple-llm-offline.zip
+	$(PY) scripts/build_offline.py --site site --zip site/simple-llm-offline.zip
 
 diagrams: setup browser
 	$(PY) scripts/render_diagrams.py

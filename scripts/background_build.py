@@ -1,5 +1,6 @@
 """``mkdocs build --strict`` in the background, for the tests (conftest.py starts the builds the
-collected tests need as soon as collection ends; the fixtures wait for them)."""
+collected tests need as soon as collection ends; the fixtures wait for them). The offline copy is
+not built again: it is converted from the site once that build has ended (scripts/build_offline.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scripts.build_offline import FOLDER, offline_env
+from scripts.build_offline import FOLDER, convert
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,19 +43,35 @@ class Build:
         self.log.close()
 
 
-_builds: dict[str, Build] = {}
+class OfflineCopy:
+    """The offline copy, converted from the site build when first asked for."""
+
+    def __init__(self, site: Build, target: Path):
+        self.source, self.target, self.done = site, target, False
+
+    def result(self) -> Path:
+        if not self.done:
+            convert(self.source.result(), self.target)
+            self.done = True
+        return self.target
+
+    def stop(self) -> None:
+        pass
+
+
+_builds: dict[str, Build | OfflineCopy] = {}
 _build_root = tempfile.TemporaryDirectory(prefix="simple-llm-builds-")  # removed at exit
 
 
-def start_build(kind: str) -> Build:
-    """The build of ``kind`` ("site" or "offline"), started now unless it already runs."""
+def start_build(kind: str) -> Build | OfflineCopy:
+    """The build of ``kind`` ("site", or "offline": the site's, converted), started now unless it runs."""
     if kind not in _builds:
-        env = {"NO_MKDOCS_2_WARNING": "1"}
         if kind == "site":
-            site = Path(_build_root.name, "site")
+            _builds[kind] = Build(Path(_build_root.name, "site"), {"NO_MKDOCS_2_WARNING": "1"})
         else:
-            site, env = Path(_build_root.name, "offline", FOLDER), {**env, **offline_env()}
-        _builds[kind] = Build(site, env)
+            site = start_build("site")
+            assert isinstance(site, Build)
+            _builds[kind] = OfflineCopy(site, Path(_build_root.name, "offline", FOLDER))
     return _builds[kind]
 
 

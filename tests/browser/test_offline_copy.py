@@ -46,7 +46,9 @@ def test_offline_copy_navigates_switches_language_and_searches(browsing, offline
         page.goto(chapter)
         assert page.locator("article h1").count() == 1, f"{chapter} is no page"
         english = page.eval_on_selector(".md-select a[hreflang='en']", "a => a.href")
-        assert english.startswith("file:") and english.endswith("en/chapters/03-multi-head.html"), english
+        assert english.startswith("file:") and english.endswith("en/chapters/03-multi-head/index.html"), (
+            english
+        )
         page.goto(english)
         assert page.evaluate("document.documentElement.lang") == "en"
         page.locator("input.md-search__input").click()
@@ -65,7 +67,9 @@ def test_offline_copy_navigates_switches_language_and_searches(browsing, offline
 def test_offline_copy_shows_the_notebook_figures(browsing, offline_copy):
     """Figures are files beside their page (hooks/notebook_pages.py): opened from the file
     system, each one loads once it is scrolled into view."""
-    pages = sorted(offline_copy.glob("notebooks/*.html")) + sorted(offline_copy.glob("en/notebooks/*.html"))
+    pages = sorted(offline_copy.glob("notebooks/*/index.html")) + sorted(
+        offline_copy.glob("en/notebooks/*/index.html")
+    )
     with_figures = [p for p in pages if "figure-" in p.read_text(encoding="utf-8")]
     assert len(with_figures) >= 2, f"no notebook page of the offline copy has figures: {pages}"
     page = browsing.new_page()
