@@ -252,6 +252,7 @@ class MultiHeadLatentAttention(nn.Module):
         w_o = self.o_proj.weight.view(self.emb_size, H, d_v)  # (C, H, d_v)
         return w_uk, torch.einsum("chv,hvr->chr", w_o, w_uv)  # (H, d_nope, r_kv), (C, H, r_kv)
 
+    # --8<-- [start:forward]
     def forward(
         self, x: torch.Tensor, cache: LatentCache | None = None, *, absorb: bool | None = None
     ) -> torch.Tensor:
@@ -304,6 +305,8 @@ class MultiHeadLatentAttention(nn.Module):
         y = (weights @ v).transpose(1, 2).reshape(B, T, self.num_heads * self.v_head_dim)  # (B, T, H*d_v)
         return self.o_proj(y)  # (B, T, C)
 
+    # --8<-- [end:forward]
+
 
 def kv_cache_bytes_per_token(
     num_layers: int,
@@ -329,11 +332,21 @@ def kv_cache_bytes_per_token(
     check_size("num_layers", num_layers)
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"dtype must be a torch.dtype, got {dtype!r} ({type(dtype).__name__})")
-    if num_kv_heads is not None and head_size is not None and kv_lora_rank is None and qk_rope_head_dim is None:
+    if (
+        num_kv_heads is not None
+        and head_size is not None
+        and kv_lora_rank is None
+        and qk_rope_head_dim is None
+    ):
         check_size("num_kv_heads", num_kv_heads)
         check_size("head_size", head_size)
         numbers = 2 * num_kv_heads * head_size
-    elif kv_lora_rank is not None and qk_rope_head_dim is not None and num_kv_heads is None and head_size is None:
+    elif (
+        kv_lora_rank is not None
+        and qk_rope_head_dim is not None
+        and num_kv_heads is None
+        and head_size is None
+    ):
         check_size("kv_lora_rank", kv_lora_rank)
         check_size("qk_rope_head_dim", qk_rope_head_dim)
         numbers = kv_lora_rank + qk_rope_head_dim
