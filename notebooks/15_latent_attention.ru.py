@@ -217,7 +217,7 @@ colors = ["#c44e52" if kind == "MLA" else "#4c72b0" for _, kind, _ in rows]
 fig, ax = plt.subplots(figsize=(4.6, 3.6), layout="constrained")
 ax.barh(labels[::-1], kib[::-1], color=colors[::-1])
 for i, k in enumerate(kib[::-1]):
-    ax.annotate(f"{k:g}", (k, i), xytext=(3, 0), textcoords="offset points", va="center", fontsize=9)
+    ax.annotate(f"{k:g}", (k, i), xytext=(3, 0), textcoords="offset points", va="center")
 ax.set(xscale="log", xlim=(10, 30000), xlabel="КиБ на токен, bfloat16", title="KV-кэш на токен")
 ax.grid(True, axis="x", alpha=0.3)
 plt.close(fig)
