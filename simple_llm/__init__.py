@@ -28,8 +28,10 @@ from simple_llm.kv_cache import KVCache
 from simple_llm.latent_attention import LatentCache, MultiHeadLatentAttention, kv_cache_bytes_per_token
 from simple_llm.masks import causal_after, padding_mask
 from simple_llm.multi_head_attention import MultiHeadAttention
+from simple_llm.paged_cache import PagedKVCache
 from simple_llm.plotting import plot_attention_heads
 from simple_llm.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions, sinusoidal_positions
+from simple_llm.split_kv import merge_attention
 from simple_llm.tiled import tiled_attention
 from simple_llm.view import AttentionView, attention_view
 
@@ -50,11 +52,13 @@ __all__ = [
     "LearnedPositions",
     "MultiHeadAttention",
     "MultiHeadLatentAttention",
+    "PagedKVCache",
     "RotaryEmbedding",
     "SinusoidalPositions",
     "attention_view",
     "causal_after",
     "kv_cache_bytes_per_token",
+    "merge_attention",
     "padding_mask",
     "pick_next_token",
     "plot_attention_heads",
