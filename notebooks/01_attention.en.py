@@ -276,3 +276,26 @@ print(
 # against softmax saturation, normalization over the key axis, a weighted sum of values
 # (B, T, hs). Next: [one attention head](../../chapters/02-one-head/) as a module: the mask,
 # causality, the map of weights.
+
+# %% [markdown]
+# ## Exercise
+#
+# Write `attention(q, k, v, mask=None)` yourself, without looking above: q `(B, H, T_q, hs)`,
+# k and v `(B, H, T_k, hs)`, a bool mask `(T_q, T_k)` where `True` means "may attend"; the
+# function returns the pair `(out, weights)`. The next cell grades it: when something is wrong,
+# it names the mistake and the section of the book that explains it.
+#
+# The solution is folded at the end of [the chapter](../../chapters/01-attention/#exercise): write yours first.
+
+
+# %%
+def attention(q, k, v, mask=None):
+    # your code here
+    raise NotImplementedError
+
+
+# %%
+from simple_llm.practice import check_attention
+
+# on the stub: 'not written yet'
+print(check_attention(attention, lang="en"))

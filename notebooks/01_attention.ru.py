@@ -274,3 +274,26 @@ print(
 # насыщения softmax, нормировка по оси ключей, взвешенная сумма значений (B, T, hs).
 # Дальше — [одна голова внимания](../../chapters/02-one-head/) как модуль: маска, каузальность,
 # карта весов.
+
+# %% [markdown]
+# ## Упражнение
+#
+# Напишите `attention(q, k, v, mask=None)` сами, не подглядывая выше: q `(B, H, T_q, hs)`,
+# k и v `(B, H, T_k, hs)`, маска `(T_q, T_k)` из bool, где `True` значит «можно смотреть»;
+# функция возвращает пару `(out, weights)`. Следующая ячейка проверит её: если что-то не так,
+# назовёт ошибку и раздел книги, где она разобрана.
+#
+# Решение свёрнуто в конце [главы](../../chapters/01-attention/#exercise): сначала напишите своё.
+
+
+# %%
+def attention(q, k, v, mask=None):
+    # ваш код здесь
+    raise NotImplementedError
+
+
+# %%
+from simple_llm.practice import check_attention
+
+# на заглушке: «ещё не написана»
+print(check_attention(attention, lang="ru"))

@@ -185,3 +185,25 @@ except ValueError as error:
 # A head is three projections, scores (B, T, T), the causal mask with $-\infty$ above the diagonal,
 # softmax over the keys and a weighted sum of values (B, T, hs). Next:
 # [multi-head attention](../../chapters/03-multi-head/), several heads in parallel.
+
+# %% [markdown]
+# ## Exercise
+#
+# Write `causal_mask(T)`: a bool tensor `(T, T)` where `True` in row t, column s means that
+# query t may attend to key s. The next cell grades it and names the mistake when a token sees
+# the future or cannot see itself.
+#
+# The solution is folded at the end of [the chapter](../../chapters/02-one-head/#exercise): write yours first.
+
+
+# %%
+def causal_mask(T):
+    # your code here
+    raise NotImplementedError
+
+
+# %%
+from simple_llm.practice import check_causal_mask
+
+# on the stub: 'not written yet'
+print(check_causal_mask(causal_mask, lang="en"))

@@ -186,3 +186,25 @@ except ValueError as error:
 # Голова — три проекции, оценки (B, T, T), каузальная маска ($-\infty$ над диагональю), softmax по
 # ключам и взвешенная сумма значений (B, T, hs). Дальше — [многоголовое
 # внимание](../../chapters/03-multi-head/): несколько голов параллельно.
+
+# %% [markdown]
+# ## Упражнение
+#
+# Напишите `causal_mask(T)`: тензор bool формы `(T, T)`, где `True` в строке t и столбце s
+# значит, что запрос t может смотреть на ключ s. Следующая ячейка проверит её и назовёт
+# ошибку, если токен видит будущее или не видит сам себя.
+#
+# Решение свёрнуто в конце [главы](../../chapters/02-one-head/#exercise): сначала напишите своё.
+
+
+# %%
+def causal_mask(T):
+    # ваш код здесь
+    raise NotImplementedError
+
+
+# %%
+from simple_llm.practice import check_causal_mask
+
+# на заглушке: «ещё не написана»
+print(check_causal_mask(causal_mask, lang="ru"))

@@ -373,3 +373,27 @@ print("largest weight outside row 0:", round(vmax, 2))
 plot_attention_heads(
     per_head_weights, tokens=tokens, lang="en", title="Attention weights of an untrained module", vmax=vmax
 )
+
+# %% [markdown]
+# ## Exercise
+#
+# Write `multi_head_attention(x, w_qkv, b_qkv, w_o, b_o, num_heads, causal=True)` as one
+# function: x `(B, T, C)`, weights in the `nn.Linear` convention, the rows of `w_qkv` in blocks
+# `[Q | K | V]`, head h at rows `h*hs:(h+1)*hs` of each block, `w_o` `(C, C)`; the result is
+# `(B, T, C)`. The grader tells, for example, splitting into heads before the projection from
+# `view` without `transpose` and from a missing output projection.
+#
+# The solution is folded at the end of [the chapter](../../chapters/03-multi-head/#exercise): write yours first.
+
+
+# %%
+def multi_head_attention(x, w_qkv, b_qkv, w_o, b_o, num_heads, causal=True):
+    # your code here
+    raise NotImplementedError
+
+
+# %%
+from simple_llm.practice import check_multi_head_attention
+
+# on the stub: 'not written yet'
+print(check_multi_head_attention(multi_head_attention, lang="en"))

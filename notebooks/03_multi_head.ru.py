@@ -373,3 +373,27 @@ print("самый большой вес вне строки 0:", round(vmax, 2))
 plot_attention_heads(
     per_head_weights, tokens=tokens, lang="ru", title="Веса внимания необученного модуля", vmax=vmax
 )
+
+# %% [markdown]
+# ## Упражнение
+#
+# Напишите `multi_head_attention(x, w_qkv, b_qkv, w_o, b_o, num_heads, causal=True)` одной
+# функцией: x `(B, T, C)`, веса в соглашении `nn.Linear`, строки `w_qkv` идут блоками
+# `[Q | K | V]`, голова h занимает строки `h*hs:(h+1)*hs` каждого блока, `w_o` `(C, C)`;
+# результат `(B, T, C)`. Проверка отличает, например, разбиение на головы до проекции от
+# `view` без `transpose` и от пропущенной выходной проекции.
+#
+# Решение свёрнуто в конце [главы](../../chapters/03-multi-head/#exercise): сначала напишите своё.
+
+
+# %%
+def multi_head_attention(x, w_qkv, b_qkv, w_o, b_o, num_heads, causal=True):
+    # ваш код здесь
+    raise NotImplementedError
+
+
+# %%
+from simple_llm.practice import check_multi_head_attention
+
+# на заглушке: «ещё не написана»
+print(check_multi_head_attention(multi_head_attention, lang="ru"))

@@ -325,3 +325,26 @@ plt.show()
 # as in the bool mask of `F.scaled_dot_product_attention` and the opposite of
 # `nn.MultiheadAttention`. A masked key gets exactly 0, a fully masked row gets zeros, no NaN.
 # Next: [what trained heads see](../../chapters/05-seeing-heads/).
+
+# %% [markdown]
+# ## Exercise
+#
+# Write `attention(q, k, v, mask=None)` with a mask: a bool `(T_q, T_k)` mask, `True` meaning
+# "may attend", applied before the softmax. The function returns `(out, weights)`. The grader
+# tells a mask read the other way round, a mask after the softmax, a mask filled with zeros
+# instead of `-inf` and a mask that does nothing.
+#
+# The solution is folded at the end of [the chapter](../../chapters/04-masks/#exercise): write yours first.
+
+
+# %%
+def attention(q, k, v, mask=None):
+    # your code here
+    raise NotImplementedError
+
+
+# %%
+from simple_llm.practice import check_attention
+
+# on the stub: 'not written yet'
+print(check_attention(attention, lang="en"))

@@ -314,3 +314,26 @@ plt.show()
 # смотреть» — так же, как в булевой маске `F.scaled_dot_product_attention`, а у
 # `nn.MultiheadAttention` — наоборот. Закрытый ключ получает ровно 0, закрытая строка — нули без NaN.
 # Дальше — [что видят обученные головы](../../chapters/05-seeing-heads/).
+
+# %% [markdown]
+# ## Упражнение
+#
+# Напишите `attention(q, k, v, mask=None)` с маской: маска bool `(T_q, T_k)`, `True` значит
+# «можно смотреть», и применяется она до softmax. Функция возвращает `(out, weights)`. Проверка
+# отличает маску, понятую наоборот, маску после softmax, маску, заполненную нулями вместо
+# `-inf`, и маску, которая ничего не делает.
+#
+# Решение свёрнуто в конце [главы](../../chapters/04-masks/#exercise): сначала напишите своё.
+
+
+# %%
+def attention(q, k, v, mask=None):
+    # ваш код здесь
+    raise NotImplementedError
+
+
+# %%
+from simple_llm.practice import check_attention
+
+# на заглушке: «ещё не написана»
+print(check_attention(attention, lang="ru"))
