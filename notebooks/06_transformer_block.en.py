@@ -277,6 +277,44 @@ print("pre-LN, mean gain of blocks 1–8 and 25–32:", [round(early, 3), round(
 assert std[-1] > 2 * std[0] and early > late
 
 # %% [markdown]
+# ## The gradient block by block
+#
+# The same two stacks of 32 blocks, now with the gradient at every point of the residual stream:
+# its norm after $k$ blocks divided by its norm at the output ($k = 32$). At $k = 0$ these are the
+# values of the table above for $N = 32$. The vertical axis is logarithmic, because the gains of
+# the blocks multiply.
+
+# %%
+import matplotlib.pyplot as plt
+
+# show figures (Figure) inline in the notebook
+# %matplotlib inline
+
+depth = list(range(33))  # after 0, 1, ..., 32 blocks
+post_norm = [(h.grad.norm() / post_stream[-1].grad.norm()).item() for h in post_stream]
+pre_norm = [(h.grad.norm() / stream[-1].grad.norm()).item() for h in stream]
+print("after 0, 8, 16, 24, 32 blocks, post-LN:", [round(v, 3) for v in post_norm[::8]])
+print("after 0, 8, 16, 24, 32 blocks, pre-LN: ", [round(v, 3) for v in pre_norm[::8]])
+fig, ax = plt.subplots(figsize=(4.8, 3.4), layout="constrained")
+ax.plot(depth, post_norm, "o-", markersize=3, label="post-LN")
+ax.plot(depth, pre_norm, "s-", markersize=3, label="pre-LN")
+ax.axhline(1.0, color="grey", linewidth=0.8)
+ax.set(
+    yscale="log",
+    xlabel="k: blocks from the input",
+    ylabel="gradient norm / norm at the output",
+    title="Gradient along a stack of 32 blocks",
+)
+ax.set_xticks(range(0, 33, 8))
+ax.set_yticks([0.5, 1, 2, 3], ["0.5", "1", "2", "3"])
+ax.minorticks_off()
+ax.set_ylim(0.45, 3.2)
+ax.legend()
+ax.grid(True, alpha=0.3)
+plt.close(fig)
+fig
+
+# %% [markdown]
 # ## Gradients near the output: why post-LN needs a warm-up
 #
 # The usual finding (Xiong et al., 2020) is about the parameters near the output. At

@@ -274,6 +274,44 @@ print("pre-LN, среднее усиление блоков 1–8 и 25–32:", 
 assert std[-1] > 2 * std[0] and early > late
 
 # %% [markdown]
+# ## Градиент блок за блоком
+#
+# Те же два стека по 32 блока, но теперь градиент берём в каждой точке остаточного потока: его
+# норму после $k$ блоков делим на его норму на выходе ($k = 32$). При $k = 0$ получаются значения
+# из таблицы выше для $N = 32$. Вертикальная ось логарифмическая, потому что усиления блоков
+# перемножаются.
+
+# %%
+import matplotlib.pyplot as plt
+
+# показывать рисунки (Figure) прямо в блокноте
+# %matplotlib inline
+
+depth = list(range(33))  # после 0, 1, ..., 32 блоков
+post_norm = [(h.grad.norm() / post_stream[-1].grad.norm()).item() for h in post_stream]
+pre_norm = [(h.grad.norm() / stream[-1].grad.norm()).item() for h in stream]
+print("после 0, 8, 16, 24, 32 блоков, post-LN:", [round(v, 3) for v in post_norm[::8]])
+print("после 0, 8, 16, 24, 32 блоков, pre-LN: ", [round(v, 3) for v in pre_norm[::8]])
+fig, ax = plt.subplots(figsize=(4.8, 3.4), layout="constrained")
+ax.plot(depth, post_norm, "o-", markersize=3, label="post-LN")
+ax.plot(depth, pre_norm, "s-", markersize=3, label="pre-LN")
+ax.axhline(1.0, color="grey", linewidth=0.8)
+ax.set(
+    yscale="log",
+    xlabel="k: блоков от входа",
+    ylabel="норма градиента / норма на выходе",
+    title="Градиент вдоль стека из 32 блоков",
+)
+ax.set_xticks(range(0, 33, 8))
+ax.set_yticks([0.5, 1, 2, 3], ["0,5", "1", "2", "3"])
+ax.minorticks_off()
+ax.set_ylim(0.45, 3.2)
+ax.legend()
+ax.grid(True, alpha=0.3)
+plt.close(fig)
+fig
+
+# %% [markdown]
 # ## Градиенты у выхода: зачем post-LN разогрев скорости обучения
 #
 # Обычно цитируют другой результат (Xiong et al., 2020) — о параметрах у выхода. У необученной
