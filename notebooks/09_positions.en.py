@@ -325,3 +325,25 @@ assert (sharp.max(dim=1).values > 0.95).all() and (spread.max() < 0.5).item()
 # learned, sinusoidal and rotary positions all fix it. Rotary positions make the scores depend on
 # the distance only, and a score tends to fade as the distance grows. Next: [generation and the KV
 # cache](../../chapters/10-generation/).
+
+# %% [markdown]
+# ## Exercise
+#
+# Write `rope(x, start=0)`: rotary positions in the rotate_half convention with base 10000,
+# x `(..., T, hs)`, row t at position `start + t`, coordinate i paired with `i + hs/2`. The
+# grader tells neighbouring pairs and a forgotten `start`.
+#
+# The solution is folded at the end of [the chapter](../../chapters/09-positions/#exercise): write yours first.
+
+
+# %%
+def rope(x, start=0):
+    # your code here
+    raise NotImplementedError
+
+
+# %%
+from simple_llm.practice import check_rope
+
+# on the stub: 'not written yet'
+print(check_rope(rope, lang="en"))

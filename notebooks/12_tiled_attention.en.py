@@ -503,3 +503,26 @@ merged = heads.transpose(1, 2).reshape(2, 11, 32)  # (B, T, H*hs)
 same = torch.allclose(mha.proj(merged), mha(x), rtol=0, atol=1e-10)
 assert same
 print("MultiHeadAttention with tiled_attention inside == mha(x):", same, tuple(merged.shape))
+
+# %% [markdown]
+# ## Exercise
+#
+# Write `tiled_attention(q, k, v, block_size)`: attention without a mask, with the online
+# softmax over key blocks, q `(B, H, T_q, hs)`, k and v `(B, H, T_k, hs)`, the result
+# `(B, H, T_q, hs)`. The grader tells a forgotten rescaling of the running sums and NaN at large
+# scores without the subtraction of the maximum.
+#
+# The solution is folded at the end of [the chapter](../../chapters/12-tiled-attention/#exercise): write yours first.
+
+
+# %%
+def tiled_attention(q, k, v, block_size):
+    # your code here
+    raise NotImplementedError
+
+
+# %%
+from simple_llm.practice import check_tiled_attention
+
+# on the stub: 'not written yet'
+print(check_tiled_attention(tiled_attention, lang="en"))

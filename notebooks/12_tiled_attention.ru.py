@@ -507,3 +507,26 @@ merged = heads.transpose(1, 2).reshape(2, 11, 32)  # (B, T, H*hs)
 same = torch.allclose(mha.proj(merged), mha(x), rtol=0, atol=1e-10)
 assert same
 print("MultiHeadAttention с tiled_attention внутри == mha(x):", same, tuple(merged.shape))
+
+# %% [markdown]
+# ## Упражнение
+#
+# Напишите `tiled_attention(q, k, v, block_size)`: внимание без маски с онлайн-softmax по
+# блокам ключей, q `(B, H, T_q, hs)`, k и v `(B, H, T_k, hs)`, результат `(B, H, T_q, hs)`.
+# Проверка отличает забытый пересчёт накопленных сумм и NaN на больших оценках без вычитания
+# максимума.
+#
+# Решение свёрнуто в конце [главы](../../chapters/12-tiled-attention/#exercise): сначала напишите своё.
+
+
+# %%
+def tiled_attention(q, k, v, block_size):
+    # ваш код здесь
+    raise NotImplementedError
+
+
+# %%
+from simple_llm.practice import check_tiled_attention
+
+# на заглушке: «ещё не написана»
+print(check_tiled_attention(tiled_attention, lang="ru"))
