@@ -145,6 +145,9 @@ class MultiHeadLatentAttention(nn.Module):
     form: the key up-projection is folded into the query and the value up-projection into the
     output projection, so the cached latent is never expanded per head.
 
+    float16 and bfloat16 modules compute the scores, softmax and weighted sums in float32, as
+    ``attend`` does: an unscaled score ``q . k`` can pass float16's largest number, 65,504.
+
     Args:
         emb_size: Embedding size ``C``.
         num_heads: Number of heads ``H``.
@@ -243,13 +246,22 @@ class MultiHeadLatentAttention(nn.Module):
         T = x.size(1)
         return self.kv_a_layernorm(latent), rotate_interleaved(k_rope, self._angles(x, T, start))
 
-    def absorbed_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def absorbed_weights(self, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The key up-projection per head ``w_uk`` ``(H, d_nope, r_kv)`` and the value
-        up-projection folded into the output projection ``w_ov`` ``(C, H, r_kv)``."""
+        up-projection folded into the output projection ``w_ov`` ``(C, H, r_kv)``.
+
+        Args:
+            dtype: Floating-point dtype to fold the weights in and return them in. Default:
+                ``None``, the weights' own dtype.
+        """
+        if dtype is None:
+            dtype = self.kv_b_proj.weight.dtype
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating-point torch.dtype or None, got {dtype!r}")
         H, d_nope, d_v = self.num_heads, self.qk_nope_head_dim, self.v_head_dim
-        w = self.kv_b_proj.weight.view(H, d_nope + d_v, self.kv_lora_rank)  # (H, d_nope+d_v, r_kv)
+        w = self.kv_b_proj.weight.to(dtype).view(H, d_nope + d_v, self.kv_lora_rank)  # (H, d_nope+d_v, r_kv)
         w_uk, w_uv = w.split([d_nope, d_v], dim=1)  # (H, d_nope, r_kv), (H, d_v, r_kv)
-        w_o = self.o_proj.weight.view(self.emb_size, H, d_v)  # (C, H, d_v)
+        w_o = self.o_proj.weight.to(dtype).view(self.emb_size, H, d_v)  # (C, H, d_v)
         return w_uk, torch.einsum("chv,hvr->chr", w_o, w_uv)  # (H, d_nope, r_kv), (C, H, r_kv)
 
     # --8<-- [start:forward]
@@ -285,25 +297,30 @@ class MultiHeadLatentAttention(nn.Module):
         if cache is not None:
             latent, k_rope = cache.append(latent, k_rope)  # (B, S, r_kv), (B, S, d_rope)
         S = latent.size(1)
+        dtype = x.dtype  # float16 and bfloat16 scores are computed in float32, as in attend
+        work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
         future = torch.ones(T, S, dtype=torch.bool, device=x.device).triu(start + 1)  # (T, S)
-        rope_scores = q_rope @ k_rope.unsqueeze(1).transpose(-2, -1)  # (B, H, T, S)
+        rope_scores = q_rope.to(work) @ k_rope.to(work).unsqueeze(1).transpose(-2, -1)  # (B, H, T, S)
         if absorb:
-            w_uk, w_ov = self.absorbed_weights()  # (H, d_nope, r_kv), (C, H, r_kv)
-            q_latent = torch.einsum("bhtn,hnr->bhtr", q_nope, w_uk)  # (B, H, T, r_kv)
+            w_uk, w_ov = self.absorbed_weights(work)  # (H, d_nope, r_kv), (C, H, r_kv)
+            q_latent = torch.einsum("bhtn,hnr->bhtr", q_nope.to(work), w_uk)  # (B, H, T, r_kv)
+            latent = latent.to(work)  # (B, S, r_kv)
             scores = q_latent @ latent.unsqueeze(1).transpose(-2, -1)  # (B, H, T, S)
         else:
             kv = (
                 self.kv_b_proj(latent).view(B, S, self.num_heads, -1).transpose(1, 2)
             )  # (B, H, S, d_nope+d_v)
-            k_nope, v = kv.split([self.qk_nope_head_dim, self.v_head_dim], dim=-1)  # (B, H, S, d_nope|d_v)
-            scores = q_nope @ k_nope.transpose(-2, -1)  # (B, H, T, S)
+            k_nope, v = kv.to(work).split(
+                [self.qk_nope_head_dim, self.v_head_dim], dim=-1
+            )  # (B, H, S, d_nope|d_v)
+            scores = q_nope.to(work) @ k_nope.transpose(-2, -1)  # (B, H, T, S)
         scores = ((scores + rope_scores) * self.scale).masked_fill(future, float("-inf"))  # (B, H, T, S)
         weights = self.dropout(scores.softmax(dim=-1))  # (B, H, T, S)
         if absorb:
             out_latent = weights @ latent.unsqueeze(1)  # (B, H, T, r_kv)
-            return torch.einsum("bhtr,chr->btc", out_latent, w_ov)  # (B, T, C)
+            return torch.einsum("bhtr,chr->btc", out_latent, w_ov).to(dtype)  # (B, T, C)
         y = (weights @ v).transpose(1, 2).reshape(B, T, self.num_heads * self.v_head_dim)  # (B, T, H*d_v)
-        return self.o_proj(y)  # (B, T, C)
+        return self.o_proj(y.to(dtype))  # (B, T, C)
 
     # --8<-- [end:forward]
 

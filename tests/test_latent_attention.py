@@ -1,5 +1,6 @@
 """MultiHeadLatentAttention against an independent float64 reference of DeepSeek-V2's equations."""
 
+import copy
 import math
 
 import pytest
@@ -303,3 +304,67 @@ def test_failed_append_leaves_cache_unchanged():
     with pytest.raises(TypeError, match="k_rope must be a floating-point 3-D tensor"):
         cache.append(torch.randn(2, 1, 4), torch.randn(2, 2))
     assert len(cache) == 4 and cache.latent is latent and cache.k_rope is k_rope
+
+
+# float16 and bfloat16 against float64. rtol and the float16 atol are PyTorch's per-dtype defaults for
+# attention (test/test_transformers.py: float16 1e-3 and 1e-3, bfloat16 rtol 1.6e-2); the bfloat16 atol
+# is 1e-2, not 1e-3: each projection rounds to 8 significant bits, and outputs near zero keep the
+# absolute error of their larger terms (3e-3 at most here).
+HALF_TOL = {torch.float16: {"rtol": 1e-3, "atol": 1e-3}, torch.bfloat16: {"rtol": 1.6e-2, "atol": 1e-2}}
+
+
+def half_and_rounded(mla, x, dtype):
+    """``mla`` in ``dtype``, and in float64 with the same rounded weights and input: only arithmetic differs."""
+    half = copy.deepcopy(mla).to(dtype)
+    return half, x.to(dtype), copy.deepcopy(half).double(), x.to(dtype).double()
+
+
+def full_and_cached(mla, x, absorb):
+    """The full pass and token-by-token decoding with a LatentCache, concatenated."""
+    cache = LatentCache()
+    steps = torch.cat([mla(x[:, t : t + 1], cache=cache, absorb=absorb) for t in range(x.size(1))], dim=1)
+    return {"full": mla(x, absorb=absorb), "cached": steps}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("absorb", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_half_precision_close_to_float64(shape, absorb, dtype):
+    torch.manual_seed(0)
+    half, x_half, rounded, x_rounded = half_and_rounded(make(*shape), torch.randn(2, 7, shape[0]), dtype)
+    expected = rounded(x_rounded)
+    for name, out in full_and_cached(half, x_half, absorb).items():
+        assert out.dtype == dtype and bool(out.isfinite().all()), name
+        torch.testing.assert_close(out.double(), expected, **HALF_TOL[dtype], msg=name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("absorb", [False, True])
+def test_scores_past_float16_range_stay_finite(absorb, dtype):
+    """Inputs of size ~300: q . k passes 65,504 (float16's largest) before scaling; it is taken in float32."""
+    torch.manual_seed(4)
+    mla = MultiHeadLatentAttention(
+        8, 2, 6, q_lora_rank=None, kv_lora_rank=4, qk_nope_head_dim=4, qk_rope_head_dim=2, v_head_dim=4
+    ).eval()
+    half, x_half, rounded, x_rounded = half_and_rounded(mla, torch.randn(1, 3, 8) * 300, dtype)
+    q_nope, q_rope = rounded.queries(x_rounded)  # (B, H, T, d_nope), (B, H, T, d_rope)
+    k_rope = rounded.latents(x_rounded)[1]  # (B, T, d_rope)
+    rope_scores = q_rope @ k_rope.unsqueeze(1).transpose(-2, -1)  # (B, H, T, T)
+    assert rope_scores.abs().max() > torch.finfo(torch.float16).max  # the overflow is real
+    expected = rounded(x_rounded)
+    for name, out in full_and_cached(half, x_half, absorb).items():
+        assert bool(out.isfinite().all()), name
+        torch.testing.assert_close(out.double(), expected, **HALF_TOL[dtype], msg=name)
+
+
+def test_absorbed_weights_in_another_dtype():
+    mla = make(*SHAPES[0]).half()
+    folded = mla.absorbed_weights(torch.float32)
+    exact = copy.deepcopy(mla).double().absorbed_weights()  # the same float16 weights, folded in float64
+    for ours, ref in zip(folded, exact):
+        assert ours.dtype == torch.float32
+        torch.testing.assert_close(ours.double(), ref, rtol=1e-6, atol=1e-6)
+    assert all(w.dtype == torch.float16 for w in mla.absorbed_weights())  # default: the weights' dtype
+    for bad in (torch.long, "float32"):
+        with pytest.raises(TypeError, match=f"floating-point torch.dtype or None, got {bad!r}"):
+            mla.absorbed_weights(bad)
