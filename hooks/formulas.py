@@ -100,9 +100,31 @@ def renderer() -> Renderer:
     return _renderer
 
 
+_STRUT = re.compile(r'class="katex-strut" style="height:([\d.]+)em;(?:vertical-align:(-?[\d.]+)em;)?"')
+KATEX_EM = 1.21  # katex.min.css: .katex { font-size: 1.21em }
+KATEX_LINE = 1.2  # and its line-height
+
+
+def formula_height_em(markup: str) -> float:
+    """The height of a display formula's line, in ems of the text around it, from KaTeX's struts
+    (each part's height above and below the baseline)."""
+    parts = [(float(h), -float(v or 0)) for h, v in _STRUT.findall(markup)]
+    above = max((h - d for h, d in parts), default=0.0)
+    below = max((d for _, d in parts), default=0.0)
+    return max(above + below, KATEX_LINE) * KATEX_EM
+
+
 def display_box(markup: str) -> str:
-    """A display formula in a box of its own that scrolls sideways when it is wider than the page."""
-    return f'<div class="math-display" tabindex="0">{markup}</div>'
+    """A display formula in a box of its own that scrolls sideways when it is wider than the page.
+
+    Its style and layout are skipped while it is off screen (``content-visibility: auto``): a
+    chapter's display formulas hold a third of its elements. The box keeps the formula's height
+    meanwhile, so nothing moves when it is drawn and links land where they should."""
+    height = formula_height_em(markup)  # the content box: the padding comes on top
+    return (
+        f'<div class="math-display" tabindex="0" style="contain-intrinsic-block-size:auto {height:.2f}em">'
+        f"{markup}</div>"
+    )
 
 
 # Pages: what pymdownx.arithmatex (generic mode) leaves -------------------------------------------

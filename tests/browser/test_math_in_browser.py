@@ -28,6 +28,13 @@ def formula_paths(site: Path) -> list[str]:
 # What a formula page shows, once its fonts are in.
 FORMULAS = r"""
 async () => {
+  // A display formula off screen is not drawn (content-visibility), so neither are its glyphs:
+  // each is brought into view once, then the fonts are awaited.
+  for (const box of document.querySelectorAll(".math-display")) {
+    box.scrollIntoView({ block: "center" });
+    await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+  }
+  scrollTo(0, 0);
   await document.fonts.ready;
   const family = (f) => f.replace(/["']/g, "").trim();
   const faces = [...document.fonts].filter(f => family(f.family).startsWith("KaTeX"))

@@ -228,3 +228,17 @@ def test_served_fonts_keep_every_character_the_formulas_show(built_site, pages_h
         cut += served.stat().st_size < source.stat().st_size
     assert not lost, f"characters the formulas show that the served fonts lost: {lost}"
     assert cut == len(list((VENDOR / "fonts").glob("*.woff2"))), "not every served font was cut"
+
+
+def test_an_off_screen_display_formula_keeps_its_height(render):
+    """content-visibility skips a display formula off screen; its box keeps KaTeX's height."""
+    from hooks.formulas import display_box
+
+    def height(tex: str) -> float:
+        box = display_box(render(tex, True))
+        return float(re.search(r"contain-intrinsic-block-size:auto ([\d.]+)em", box).group(1))
+
+    line = height("x")
+    assert line == pytest.approx(1.2 * 1.21, abs=0.01)  # one line of KaTeX's text
+    assert height(r"\begin{pmatrix}a\\b\\c\end{pmatrix}") > 2.5 * line
+    assert height(r"\frac{QK^\top}{\sqrt{\mathrm{hs}}}") > 1.8 * line
