@@ -101,10 +101,11 @@ def pytest_runtest_call(item):
 
 
 # The built sites, shared by the HTML checks (tests/docs) and the browser checks (tests/browser) --
-# Two ``mkdocs build --strict`` runs (the site, and the offline copy of tests/browser/
-# test_offline_copy.py) take over a minute together. When the collected tests need them, both are
-# started in the background as soon as collection ends, and the modules that use them run last:
-# the builds use the second core while the tests that need no build run on the first.
+# ``mkdocs build --strict`` of the site takes about 40 s of CPU; the offline copy of tests/browser/
+# test_offline_copy.py is converted from it (scripts/build_offline.py), not built again. When the
+# collected tests need the site, its build is started in the background as soon as collection
+# ends, and the modules that use it run last:
+# the build uses the second core while the tests that need no build run on the first.
 # The fixtures wait for their build and fail on its errors or warnings, as a build in the
 # foreground would.
 def _builds_needed(item) -> set[str]:
