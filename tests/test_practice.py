@@ -464,7 +464,7 @@ def test_cli_grades_every_function_found_and_exits_0_only_when_all_pass(tmp_path
     assert done.returncode == 1, done.stderr
     assert "attention: найдено ошибок: 1" in done.stdout and "[softmax-axis]" in done.stdout
     assert "multi_head_attention: найдено ошибок: 1" in done.stdout  # it calls the broken attention
-    assert "causal_mask: всё верно (3 проб)" in done.stdout
+    assert "causal_mask: всё верно (3 пробы)" in done.stdout
 
 
 def test_cli_says_why_it_graded_nothing(tmp_path, capsys):
@@ -491,3 +491,20 @@ def test_the_mock_interview_template_reports_not_written_yet(capsys):
     assert heads == [
         f"{name}: not written yet" for name in ("attention", "multi_head_attention", "causal_mask")
     ]
+
+
+def test_russian_counts_agree_with_the_number():
+    from simple_llm.practice._report import _plural_ru
+
+    assert [_plural_ru(n) for n in (1, 2, 4, 5, 11, 12, 21, 22, 25)] == [
+        "проба",
+        "пробы",
+        "пробы",
+        "проб",
+        "проб",
+        "проб",
+        "проба",
+        "пробы",
+        "проб",
+    ]
+    assert str(check_rope(sol.rope)) == "rope: всё верно (2 пробы)"

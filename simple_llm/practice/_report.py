@@ -161,6 +161,15 @@ _HEAD = {
 _SECTION = ("раздел книги", "the book's section")
 
 
+def _plural_ru(n: int) -> str:
+    """«проба» agreeing with the number ``n``: 1 проба, 3 пробы, 5 проб, 21 проба."""
+    if n % 10 == 1 and n % 100 != 11:
+        return "проба"
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return "пробы"
+    return "проб"
+
+
 def check_language(lang: object) -> int:
     """Index of ``lang`` in LANGUAGES, or a ValueError naming it."""
     if lang not in LANGUAGES:
@@ -220,7 +229,7 @@ class Report:
     def _head(self) -> str:
         i = check_language(self.lang)
         if self.passed:
-            probes = f"{self.probes} проб" if i == 0 else f"{self.probes} probes"
+            probes = f"{self.probes} {_plural_ru(self.probes)}" if i == 0 else f"{self.probes} probes"
             return _HEAD["passed"][i].format(task=self.task, probes=probes)
         if self.mistakes == ["not-written"]:
             return _HEAD["not-written"][i].format(task=self.task)
