@@ -169,7 +169,7 @@ class GPT(nn.Module):
 
         Returns:
             ``(B, T + max_new_tokens)`` int64 ids (whatever the prompt's integer dtype): ``x``
-            followed by the new tokens.
+                followed by the new tokens.
 
         Raises:
             ValueError: If ``temperature <= 0``, if ``top_k`` and ``top_p`` are both given, if
