@@ -19,12 +19,12 @@ import json
 import os
 import re
 import shutil
-import site
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from fresh_env import fresh_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "docs" / "notebooks"
@@ -82,23 +82,6 @@ def package_repository(tmp_path_factory) -> Path:
     for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the working tree"]):
         subprocess.run([*git, *command], cwd=repo, check=True)
     return repo
-
-
-def fresh_environment(folder: Path) -> Path:
-    """A new venv without simple_llm; this environment's packages (torch, ipykernel, nbval, pip)
-    are reachable through a .pth line."""
-    venv = folder / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    ours = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    Path(purelib, "test_environment.pth").write_text("\n".join(ours) + "\n", encoding="utf-8")
-    return python
 
 
 @pytest.mark.parametrize("name", chosen())

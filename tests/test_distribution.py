@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import site
 import subprocess
 import sys
 import textwrap
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fresh_env import fresh_environment
 
 import simple_llm
 
@@ -75,17 +75,8 @@ def built(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def installed(built) -> Path:
     """A fresh environment with the wheel installed (--no-deps), and torch from this environment."""
-    venv = built["tmp"] / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    ours = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    Path(purelib, "test_environment.pth").write_text("\n".join(ours) + "\n", encoding="utf-8")
+    python = fresh_environment(built["tmp"])
+    venv = python.parent.parent
     result = run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", str(built["wheel"])],
         built["tmp"],
