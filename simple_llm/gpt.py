@@ -10,7 +10,7 @@ import torch.nn as nn
 from simple_llm._checks import check_dropout, check_size
 from simple_llm.decoder import Decoder
 from simple_llm.kv_cache import KVCache
-from simple_llm.positions import LearnedPositions, SinusoidalPositions
+from simple_llm.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions
 
 POSITIONS = ("learned", "sinusoidal", "rope")
 
@@ -36,6 +36,11 @@ class GPT(nn.Module):
         positions: ``"learned"`` (trained vectors added to the tokens, the original's),
             ``"sinusoidal"`` (fixed vectors of Vaswani et al. added to the tokens) or ``"rope"``
             (rotary positions applied to queries and keys in every block). Default: ``"learned"``.
+        rope_scaling: A ``rope_scaling`` dict (``"linear"``, ``"dynamic"`` or ``"yarn"``) for every
+            block's ``RotaryEmbedding(head_size, scaling=rope_scaling)``; only with
+            ``positions="rope"``. With ``"dynamic"`` the angles depend on the total length, so a KV
+            cache cannot reproduce recomputation: ``forward`` with a cache and ``generate`` with
+            ``use_cache=True`` raise. Default: ``None``.
 
     Shape:
         - x: ``(B, T)`` token ids (int64).
@@ -64,6 +69,7 @@ class GPT(nn.Module):
         *,
         num_kv_heads: int | None = None,
         positions: str = "learned",
+        rope_scaling: dict[str, object] | None = None,
     ) -> None:
         super().__init__()
         for name, value in [
@@ -76,6 +82,10 @@ class GPT(nn.Module):
         check_dropout(dropout)
         if positions not in POSITIONS:
             raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
+        if rope_scaling is not None and positions != "rope":
+            raise ValueError(
+                f"rope_scaling={rope_scaling!r} needs positions='rope', got positions={positions!r}"
+            )
         self.vocab_size = vocab_size
         self.max_seq_len = max_seq_len
         self.emb_size = emb_size
@@ -103,6 +113,10 @@ class GPT(nn.Module):
             )
             for _ in range(num_layers)
         )
+        if rope_scaling is not None:
+            for block in self.decoders:
+                cast(Decoder, block).attention.rotary = RotaryEmbedding(head_size, scaling=rope_scaling)
+        self.rope_scaling = None if rope_scaling is None else dict(rope_scaling)
         self.norm = nn.LayerNorm(emb_size)
         self.head = nn.Linear(emb_size, vocab_size)
 
@@ -121,6 +135,8 @@ class GPT(nn.Module):
                 Default: ``None``.
         """
         B, T = self._check_ids(x)
+        if cache is not None:
+            self._check_no_dynamic_cache()
         start = self._check_cache(cache, T)
         h = self.token_embeddings(x)  # (B, T, C)
         if isinstance(self.position_embeddings, SinusoidalPositions):
@@ -174,12 +190,15 @@ class GPT(nn.Module):
         Raises:
             ValueError: If ``temperature <= 0``, if ``top_k`` and ``top_p`` are both given, if
                 either is out of range, or if ``temperature``, ``top_k`` or ``top_p`` is given
-                with ``do_sample=False`` (greedy decoding would ignore it).
+                with ``do_sample=False`` (greedy decoding would ignore it), or if ``use_cache``
+                with ``"dynamic"`` ``rope_scaling``.
         """
         self._check_ids(x, limit=False)
         check_generate_args(max_new_tokens, do_sample, temperature, top_k, top_p, self.vocab_size)
         if not isinstance(use_cache, bool):
             raise TypeError(f"use_cache must be a bool, got {use_cache!r}")
+        if use_cache:
+            self._check_no_dynamic_cache()
         x = x.long()  # (B, T): int64 output for an int32 prompt too
         L = self.max_seq_len
         cache = self.new_cache() if use_cache else None
@@ -198,6 +217,13 @@ class GPT(nn.Module):
         return x
 
     # --8<-- [end:generate]
+
+    def _check_no_dynamic_cache(self) -> None:
+        if self.rope_scaling is not None and self.rope_scaling.get("rope_type") == "dynamic":
+            raise ValueError(
+                f"rope_scaling={self.rope_scaling!r} changes every angle with the total length, so "
+                "keys in a KV cache go stale: pass use_cache=False (or no cache)"
+            )
 
     def _check_ids(self, x: object, limit: bool = True) -> tuple[int, int]:
         if not isinstance(x, torch.Tensor):
