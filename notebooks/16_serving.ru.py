@@ -194,7 +194,7 @@ print(
 # блока — последовательность, которой он принадлежит.
 
 # %%
-fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 2.4), layout="constrained", width_ratios=[2, 3])
+fig, (left, right) = plt.subplots(1, 2, figsize=(5.0, 2.4), layout="constrained", width_ratios=[1, 2])
 colors = ["C0", "C1", "C2"]
 owner = {b: seq for seq in cache.sequences() for b in cache.block_table(seq)}
 for seq in cache.sequences():
