@@ -21,18 +21,17 @@ from simple_llm.plotting import MIN_FONT_PT
 from tests.docs.helpers import COLAB, DEFAULT_LANGUAGE, LANGUAGES, ROOT, repo_url
 
 from .browsing import (
-    FIRST_VISIT_BUDGET,
     HTML_BUDGET,
     INSPECT,
     MIN_DIAGRAM_TEXT_PX,
     MIN_FIGURE_TEXT_PX,
-    PROSE_FIRST_VISIT_BUDGET,
     READY_TIMEOUT_MS,
     SCREENSHOTS,
     WEIGHTS,
     built_page_paths,
     chromium_problem,
     contrast,
+    first_visit_budget,
     is_local,
     language_of_path,
     luminance,
@@ -457,13 +456,14 @@ def test_first_visit_weight(visited, server, site_root, path):
     row["total"] = sum(row.values())
     row["own_html"] = len(html.encode("utf-8"))
     row["notebook"] = is_notebook_html(html)
+    row["formulas"] = 'class="katex"' in html
     WEIGHTS[path] = row
     assert row["html"] > 0, f"/{path}: the page itself was not loaded"
     assert row["own_html"] <= HTML_BUDGET, (
         f"/{path}: its HTML weighs {row['own_html'] / 1024:.0f} KB "
         f"(budget {HTML_BUDGET // 1024} KB): shared CSS and scripts belong in files"
     )
-    budget = FIRST_VISIT_BUDGET if row["notebook"] else PROSE_FIRST_VISIT_BUDGET
+    budget = first_visit_budget(row)
     assert row["total"] <= budget, (
         f"/{path}: a first visit moves {row['total'] / 1024:.0f} KB with gzip (budget {budget // 1024} KB): {row}"
     )
