@@ -134,6 +134,12 @@ def pytest_itemcollected(item):
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
+    # The larger fuzz (tests/test_fuzz.py) runs only when asked for: -m fuzz_large.
+    if "fuzz_large" not in (config.option.markexpr or ""):
+        large = [i for i in items if i.get_closest_marker("fuzz_large")]
+        if large:
+            config.hook.pytest_deselected(items=large)
+            items[:] = [i for i in items if not i.get_closest_marker("fuzz_large")]
     late: set[Path] = set()  # the folders of the tests that need a build run last, whole
     for item in items:
         kinds = _builds_needed(item)

@@ -540,9 +540,7 @@ def test_invalid_input_gives_a_clear_error(prop):
 
 @pytest.mark.fuzz_large
 @pytest.mark.parametrize("prop", VALID + INVALID, ids=lambda p: p.__name__)
-def test_larger_fuzz(prop, request):
-    if "fuzz_large" not in (request.config.option.markexpr or ""):
-        pytest.skip("the larger fuzz runs with: pytest tests/test_fuzz.py -m fuzz_large")
+def test_larger_fuzz(prop):  # deselected unless -m fuzz_large (conftest.py)
     run(LARGE * (VALID_EXAMPLES if prop in VALID else INVALID_EXAMPLES))(given(st.data())(prop))()
 
 
