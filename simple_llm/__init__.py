@@ -24,13 +24,19 @@ from simple_llm.decoder import Decoder
 from simple_llm.feed_forward import FeedForward
 from simple_llm.gpt import GPT, pick_next_token
 from simple_llm.head_attention import HeadAttention, HeadView
-from simple_llm.kv_cache import KVCache
+from simple_llm.kv_cache import KVCache, RollingKVCache
 from simple_llm.latent_attention import LatentCache, MultiHeadLatentAttention, kv_cache_bytes_per_token
-from simple_llm.masks import causal_after, padding_mask
+from simple_llm.masks import causal_after, padding_mask, sliding_window_mask
 from simple_llm.multi_head_attention import MultiHeadAttention
 from simple_llm.paged_cache import PagedKVCache
 from simple_llm.plotting import plot_attention_heads
-from simple_llm.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions, sinusoidal_positions
+from simple_llm.positions import (
+    LearnedPositions,
+    RotaryEmbedding,
+    SinusoidalPositions,
+    alibi_slopes,
+    sinusoidal_positions,
+)
 from simple_llm.split_kv import merge_attention
 from simple_llm.tiled import tiled_attention
 from simple_llm.view import AttentionView, attention_view
@@ -53,8 +59,10 @@ __all__ = [
     "MultiHeadAttention",
     "MultiHeadLatentAttention",
     "PagedKVCache",
+    "RollingKVCache",
     "RotaryEmbedding",
     "SinusoidalPositions",
+    "alibi_slopes",
     "attention_view",
     "causal_after",
     "kv_cache_bytes_per_token",
@@ -63,5 +71,6 @@ __all__ = [
     "pick_next_token",
     "plot_attention_heads",
     "sinusoidal_positions",
+    "sliding_window_mask",
     "tiled_attention",
 ]

@@ -30,6 +30,9 @@ class Decoder(nn.Module):
         num_kv_heads: Key/value heads of the attention (grouped-query attention), see
             ``simple_llm.MultiHeadAttention``. Default: ``None`` (``H``).
         rope: Rotary positions in the attention. Default: ``False``.
+        window: Sliding window of the attention, see ``simple_llm.MultiHeadAttention``. Default: ``None``.
+        sink_tokens: Attention sinks kept besides the window, as there. Default: ``0``.
+        alibi: ALiBi biases in the attention, as there. Default: ``False``.
 
     Shape:
         - x: ``(B, T, C)``, float.
@@ -56,13 +59,25 @@ class Decoder(nn.Module):
         *,
         num_kv_heads: int | None = None,
         rope: bool = False,
+        window: int | None = None,
+        sink_tokens: int = 0,
+        alibi: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(norm_first, bool):
             raise TypeError(f"norm_first must be a bool, got {norm_first!r}")
         self.norm_first = norm_first
         self.attention = MultiHeadAttention(
-            num_heads, emb_size, head_size, max_seq_len, dropout, num_kv_heads=num_kv_heads, rope=rope
+            num_heads,
+            emb_size,
+            head_size,
+            max_seq_len,
+            dropout,
+            num_kv_heads=num_kv_heads,
+            rope=rope,
+            window=window,
+            sink_tokens=sink_tokens,
+            alibi=alibi,
         )
         self.feed_forward = FeedForward(emb_size, dropout)
         self.norm1 = nn.LayerNorm(emb_size)

@@ -9,10 +9,11 @@ import torch.nn as nn
 
 from simple_llm._checks import check_dropout, check_size
 from simple_llm.decoder import Decoder
-from simple_llm.kv_cache import KVCache
+from simple_llm.kv_cache import KVCache, RollingKVCache
+from simple_llm.masks import check_window
 from simple_llm.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions
 
-POSITIONS = ("learned", "sinusoidal", "rope")
+POSITIONS = ("learned", "sinusoidal", "rope", "alibi", "none")
 
 
 class GPT(nn.Module):
@@ -34,13 +35,21 @@ class GPT(nn.Module):
         num_kv_heads: Key/value heads ``H_kv`` (grouped-query attention; ``1``: multi-query).
             Default: ``None`` (``H``).
         positions: ``"learned"`` (trained vectors added to the tokens, the original's),
-            ``"sinusoidal"`` (fixed vectors of Vaswani et al. added to the tokens) or ``"rope"``
-            (rotary positions applied to queries and keys in every block). Default: ``"learned"``.
+            ``"sinusoidal"`` (fixed vectors of Vaswani et al. added to the tokens), ``"rope"``
+            (rotary positions applied to queries and keys in every block), ``"alibi"`` (ALiBi's
+            per-head linear biases on the scores, ``MultiHeadAttention(alibi=True)``) or
+            ``"none"`` (NoPE: no position information at all, the causal mask alone).
+            Default: ``"learned"``.
         rope_scaling: A ``rope_scaling`` dict (``"linear"``, ``"dynamic"`` or ``"yarn"``) for every
             block's ``RotaryEmbedding(head_size, scaling=rope_scaling)``; only with
             ``positions="rope"``. With ``"dynamic"`` the angles depend on the total length, so a KV
             cache cannot reproduce recomputation: ``forward`` with a cache and ``generate`` with
             ``use_cache=True`` raise. Default: ``None``.
+        window: Sliding window ``W`` of every block's attention (``MultiHeadAttention(window=W)``);
+            ``new_cache`` then gives ``RollingKVCache``s and, with positions ``"rope"``, ``"alibi"``
+            or ``"none"``, ``generate`` runs past ``max_seq_len``. Default: ``None``.
+        sink_tokens: Attention sinks of every block, ``0 <= S < W``, only with ``window``.
+            Default: ``0``.
 
     Shape:
         - x: ``(B, T)`` token ids (int64).
@@ -70,6 +79,8 @@ class GPT(nn.Module):
         num_kv_heads: int | None = None,
         positions: str = "learned",
         rope_scaling: dict[str, object] | None = None,
+        window: int | None = None,
+        sink_tokens: int = 0,
     ) -> None:
         super().__init__()
         for name, value in [
@@ -86,6 +97,14 @@ class GPT(nn.Module):
             raise ValueError(
                 f"rope_scaling={rope_scaling!r} needs positions='rope', got positions={positions!r}"
             )
+        check_window(window, sink_tokens)
+        if sink_tokens and isinstance(rope_scaling, dict) and rope_scaling.get("rope_type") == "dynamic":
+            raise ValueError(
+                f"sink_tokens={sink_tokens} with rope_scaling={rope_scaling!r}: a sink is scored at its "
+                "place in the cache, whose angles 'dynamic' changes with the total length"
+            )
+        self.window = window
+        self.sink_tokens = sink_tokens
         self.vocab_size = vocab_size
         self.max_seq_len = max_seq_len
         self.emb_size = emb_size
@@ -110,6 +129,9 @@ class GPT(nn.Module):
                 norm_first=True,
                 num_kv_heads=num_kv_heads,
                 rope=positions == "rope",
+                window=window,
+                sink_tokens=sink_tokens,
+                alibi=positions == "alibi",
             )
             for _ in range(num_layers)
         )
@@ -121,7 +143,13 @@ class GPT(nn.Module):
         self.head = nn.Linear(emb_size, vocab_size)
 
     def new_cache(self) -> list[KVCache]:
-        """An empty ``simple_llm.KVCache`` per block, for ``forward(x, cache=...)``."""
+        """An empty cache per block, for ``forward(x, cache=...)``.
+
+        ``simple_llm.KVCache``, or with a ``window`` ``simple_llm.RollingKVCache(window,
+        sink_tokens)``: at most ``sink_tokens + window - 1`` positions kept per block.
+        """
+        if self.window is not None:
+            return [RollingKVCache(self.window, self.sink_tokens) for _ in self.decoders]
         return [KVCache() for _ in self.decoders]
 
     # --8<-- [start:forward]
@@ -131,8 +159,8 @@ class GPT(nn.Module):
         Args:
             x: Token ids ``(B, T)``.
             cache: Optional list from ``new_cache``; ``x`` then continues the cached tokens
-                (it holds positions ``len(cache[0]) ..``) and every block's cache grows by ``T``.
-                Default: ``None``.
+                (it holds positions ``cache[0].seen ..``) and every block's cache grows by ``T``
+                (a ``RollingKVCache`` then drops what its window no longer needs). Default: ``None``.
         """
         B, T = self._check_ids(x)
         if cache is not None:
@@ -173,6 +201,16 @@ class GPT(nn.Module):
         tokens as recomputing the whole window every step. Call ``model.eval()`` first: dropout
         in training mode makes every step random.
 
+        With a ``window`` and positions ``"rope"``, ``"alibi"`` or ``"none"``, ``use_cache=True``
+        streams instead: the whole prompt is encoded (in pieces of ``max_seq_len``) into the
+        ``RollingKVCache``s of ``new_cache``, nothing is ever re-encoded, and the sequence may grow
+        past ``max_seq_len`` with memory flat in its length. Every token then gets the logits that
+        one forward pass over the whole sequence with the band mask would give it (a model with a
+        larger ``max_seq_len`` and the same weights; ``use_cache=False`` reads the last
+        ``max_seq_len`` tokens as above, the same tokens only while the sequence fits in
+        ``max_seq_len``). Learned and sinusoidal positions have no vector past ``max_seq_len``:
+        with a window, a prompt plus ``max_new_tokens`` longer than that raises.
+
         Args:
             x: Prompt ids ``(B, T)``, ``T >= 1`` (any length: only the last ``max_seq_len`` are read).
             max_new_tokens: Number of tokens to append, ``>= 0``.
@@ -191,7 +229,8 @@ class GPT(nn.Module):
             ValueError: If ``temperature <= 0``, if ``top_k`` and ``top_p`` are both given, if
                 either is out of range, or if ``temperature``, ``top_k`` or ``top_p`` is given
                 with ``do_sample=False`` (greedy decoding would ignore it), or if ``use_cache``
-                with ``"dynamic"`` ``rope_scaling``.
+                with ``"dynamic"`` ``rope_scaling``, or if a window with learned or sinusoidal
+                positions would go past ``max_seq_len``.
         """
         self._check_ids(x, limit=False)
         check_generate_args(max_new_tokens, do_sample, temperature, top_k, top_p, self.vocab_size)
@@ -201,13 +240,21 @@ class GPT(nn.Module):
             self._check_no_dynamic_cache()
         x = x.long()  # (B, T): int64 output for an int32 prompt too
         L = self.max_seq_len
+        if self.window is not None and self.positions in ("learned", "sinusoidal"):
+            if x.size(1) + max_new_tokens > L:
+                raise ValueError(
+                    f"positions={self.positions!r} has no vector past max_seq_len={L}: a window model cannot "
+                    f"generate {x.size(1)} + {max_new_tokens} tokens (use 'rope', 'alibi' or 'none')"
+                )
+        elif self.window is not None and use_cache:
+            return self._stream(x, max_new_tokens, do_sample, temperature, top_k, top_p)
         cache = self.new_cache() if use_cache else None
         for _ in range(max_new_tokens):
             if cache is None:
                 logits = self(x[:, -L:])  # (B, T, V)
             else:
-                new = x[:, len(cache[0]) :]  # (B, T_new): tokens not in the cache yet
-                if len(cache[0]) + new.size(1) > L:  # the window slides: every position changes
+                new = x[:, cache[0].seen :]  # (B, T_new): tokens not in the cache yet
+                if cache[0].seen + new.size(1) > L:  # the window slides: every position changes
                     for layer_cache in cache:
                         layer_cache.reset()
                     new = x[:, -L:]  # (B, L)
@@ -217,6 +264,32 @@ class GPT(nn.Module):
         return x
 
     # --8<-- [end:generate]
+
+    # --8<-- [start:stream]
+    def _stream(
+        self,
+        x: torch.Tensor,
+        max_new_tokens: int,
+        do_sample: bool,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+    ) -> torch.Tensor:
+        """``generate`` with a window: rolling caches, the whole prompt read, no re-encoding."""
+        if max_new_tokens == 0:
+            return x
+        cache = self.new_cache()  # RollingKVCache per block
+        L = self.max_seq_len
+        for i in range(0, x.size(1), L):  # the prompt, max_seq_len tokens at a time
+            logits = self(x[:, i : i + L], cache)  # (B, T_piece, V)
+        for step in range(max_new_tokens):
+            next_token = pick_next_token(logits[:, -1], do_sample, temperature, top_k, top_p)  # (B, 1)
+            x = torch.cat([x, next_token], dim=1)  # (B, T + 1)
+            if step + 1 < max_new_tokens:
+                logits = self(next_token, cache)  # (B, 1, V)
+        return x
+
+    # --8<-- [end:stream]
 
     def _check_no_dynamic_cache(self) -> None:
         if self.rope_scaling is not None and self.rope_scaling.get("rope_type") == "dynamic":
@@ -263,7 +336,7 @@ class GPT(nn.Module):
                     f"cache[{first}] and cache[{i}] are the same KVCache object; every block needs its own "
                     "(use new_cache(), not [KVCache()] * num_layers)"
                 )
-        lengths = [len(c) for c in cache]
+        lengths = [c.seen for c in cache]
         if len(set(lengths)) > 1:
             raise ValueError(
                 f"the blocks' caches hold different numbers of positions {lengths}; they must be equal "
@@ -271,7 +344,15 @@ class GPT(nn.Module):
             )
         start = lengths[0]
         if start + T > self.max_seq_len:
-            raise ValueError(f"cache holds {start} positions; {T} more exceed max_seq_len={self.max_seq_len}")
+            if not all(isinstance(c, RollingKVCache) for c in cache):
+                raise ValueError(
+                    f"cache holds {start} positions; {T} more exceed max_seq_len={self.max_seq_len}"
+                )
+            if self.positions in ("learned", "sinusoidal"):
+                raise ValueError(
+                    f"positions={self.positions!r} has no vector past max_seq_len={self.max_seq_len}, got "
+                    f"positions {start}..{start + T - 1}: a window goes past it with 'rope', 'alibi' or 'none'"
+                )
         return start
 
 

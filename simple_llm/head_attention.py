@@ -123,6 +123,9 @@ class HeadView:
         q, k, v = (
             F.linear(x, w, b) for w, b in zip(self.weights, self.biases, strict=True)
         )  # (B, T, hs) each
+        if mha.window is not None or mha.alibi:  # band and biases: the module's own weights
+            weights = mha.get_attention_weights(x, mask)[:, self.index]  # (B, T, T)
+            return weights @ v, weights  # (B, T, hs), (B, T, T)
         if mha.rotary is not None:
             q, k = mha.rotary(q), mha.rotary(k)  # (B, T, hs) each
         allowed, keep = combine_masks(mask, B, T, mha.num_heads, x.device)  # (B|1, H|1, T, T)

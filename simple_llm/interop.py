@@ -150,6 +150,11 @@ def to_torch(mha: MultiHeadAttention) -> nn.MultiheadAttention:
             f"nn.MultiheadAttention has neither grouped-query attention nor rotary positions, got "
             f"num_kv_heads={mha.num_kv_heads} (num_heads={mha.num_heads}), rope={mha.rotary is not None}"
         )
+    if mha.window is not None or mha.alibi:
+        raise ValueError(
+            f"nn.MultiheadAttention has no sliding window and no ALiBi, got window={mha.window}, "
+            f"alibi={mha.alibi}"
+        )
     if mha.num_heads * mha.head_size != mha.emb_size:
         raise ValueError(
             f"nn.MultiheadAttention needs num_heads * head_size == emb_size, got "

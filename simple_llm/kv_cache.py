@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from simple_llm.masks import check_window
+
 
 class KVCache:
     """Keys and values of one attention layer for the tokens seen so far.
@@ -34,6 +36,15 @@ class KVCache:
     def __len__(self) -> int:
         """Number of positions cached, ``T_cached``."""
         return 0 if self.keys is None else self.keys.size(2)
+
+    @property
+    def seen(self) -> int:
+        """Number of positions appended since the last reset: the position of the next token (here ``len(self)``)."""
+        return len(self)
+
+    def positions(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """Positions ``(T_cached,)`` (int64) of the cached keys, in cache order: here ``0 .. T_cached-1``."""
+        return torch.arange(len(self), device=device)  # (T_cached,)
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append ``k`` and ``v`` ``(B, H_kv, T, hs)``; return all keys and values so far.
@@ -88,3 +99,90 @@ class KVCache:
     def __repr__(self) -> str:
         shape = None if self.keys is None else tuple(self.keys.shape)
         return f"KVCache(length={len(self)}, keys shape={shape})"
+
+
+class RollingKVCache(KVCache):
+    """KV cache of a sliding-window layer: the first ``sink_tokens`` positions and the last ``window - 1``.
+
+    A query at position ``p`` of a layer with window ``W`` and ``S`` sinks sees the keys
+    ``p-W+1 .. p`` and ``0 .. S-1``. Before a new token is appended its ``W - 1`` predecessors
+    and the sinks are therefore all that the next query needs: after each ``append`` the cache
+    drops every other position, so it holds at most ``capacity = S + W - 1`` positions between
+    calls (``S + W - 1 + T`` during a call of ``T`` tokens), however many were generated. The keys
+    keep the rotary angles of the positions they were written at; the dropped positions make the
+    kept ones non-contiguous, which ``positions`` reports (``MultiHeadAttention`` passes them on
+    to ``causal_attention`` to build the band mask, ALiBi's distances and the sink rule).
+
+    Args:
+        window: Window ``W >= 1`` of the attention layer it serves.
+        sink_tokens: Number ``S`` of first positions kept, ``0 <= S < W``. Default: ``0``.
+
+    Examples:
+        >>> import torch
+        >>> cache = RollingKVCache(window=3, sink_tokens=1)
+        >>> for _ in range(6):  # one token at a time
+        ...     k, v = cache.append(torch.zeros(1, 1, 1, 4), torch.zeros(1, 1, 1, 4))
+        >>> cache.seen, len(cache), cache.capacity, cache.positions().tolist()
+        (6, 3, 3, [0, 4, 5])
+    """
+
+    def __init__(self, window: int, sink_tokens: int = 0) -> None:
+        super().__init__()
+        if window is None:
+            raise TypeError("window must be an int >= 1, got None")
+        check_window(window, sink_tokens)
+        self.window = window
+        self.sink_tokens = sink_tokens
+        self._seen = 0
+
+    @property
+    def capacity(self) -> int:
+        """Positions kept between calls, ``sink_tokens + window - 1``."""
+        return self.sink_tokens + self.window - 1
+
+    @property
+    def seen(self) -> int:
+        """Number of positions appended since the last reset: the position of the next token."""
+        return self._seen
+
+    def positions(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """Positions ``(T_cached,)`` (int64) of the kept keys: the sinks, then the latest ones."""
+        n, S = len(self), self.sink_tokens
+        if n == self._seen:  # nothing dropped yet
+            return torch.arange(n, device=device)  # (T_cached,)
+        sinks = torch.arange(S, device=device)  # (S,)
+        return torch.cat(
+            [sinks, torch.arange(self._seen - (n - S), self._seen, device=device)]
+        )  # (T_cached,)
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append ``k`` and ``v`` ``(B, H_kv, T, hs)``; return the kept keys and values followed by them.
+
+        Returns:
+            ``(keys, values)``, each ``(B, H_kv, T_cached + T, hs)``; afterwards the cache keeps
+            the sinks and the last ``window - 1`` of them.
+        """
+        keys, values = super().append(k, v)  # (B, H_kv, T_cached + T, hs)
+        self._seen += k.size(2)
+        n = keys.size(2)
+        if n > self.capacity:
+            S, recent = self.sink_tokens, self.window - 1
+            self.keys = torch.cat(
+                [keys[:, :, :S], keys[:, :, n - recent :]], dim=2
+            )  # (B, H_kv, S + W - 1, hs)
+            self.values = torch.cat(
+                [values[:, :, :S], values[:, :, n - recent :]], dim=2
+            )  # (B, H_kv, S + W - 1, hs)
+        return keys, values
+
+    def reset(self) -> None:
+        """Forget every cached position."""
+        super().reset()
+        self._seen = 0
+
+    def __repr__(self) -> str:
+        shape = None if self.keys is None else tuple(self.keys.shape)
+        return (
+            f"RollingKVCache(window={self.window}, sink_tokens={self.sink_tokens}, seen={self._seen}, "
+            f"length={len(self)}, keys shape={shape})"
+        )

@@ -142,3 +142,85 @@ def causal_after(T: int, start: int, device: torch.device | None = None) -> torc
     if isinstance(start, bool) or not isinstance(start, int) or start < 0:
         raise ValueError(f"start must be a non-negative int, got {start!r}")
     return torch.ones(T, start + T, dtype=torch.bool, device=device).tril(diagonal=start)  # (T, T_k)
+
+
+def check_window(window: object, sink_tokens: object) -> None:
+    """Raise a ``TypeError``/``ValueError`` naming the value unless ``window`` and ``sink_tokens`` fit together.
+
+    ``window`` is ``None`` or an ``int >= 1`` (not a ``bool``); ``sink_tokens`` an ``int`` in
+    ``[0, window)``, and ``0`` when ``window`` is ``None``.
+    """
+    if window is not None:
+        if isinstance(window, bool) or not isinstance(window, int):
+            raise TypeError(f"window must be an int >= 1 or None, got {window!r} ({type(window).__name__})")
+        if window < 1:
+            raise ValueError(f"window must be an int >= 1 or None, got {window!r}")
+    if isinstance(sink_tokens, bool) or not isinstance(sink_tokens, int):
+        raise TypeError(
+            f"sink_tokens must be an int >= 0, got {sink_tokens!r} ({type(sink_tokens).__name__})"
+        )
+    if sink_tokens < 0:
+        raise ValueError(f"sink_tokens must be an int >= 0, got {sink_tokens!r}")
+    if window is None and sink_tokens:
+        raise ValueError(f"sink_tokens={sink_tokens} needs a window (sinks are kept besides the window)")
+    if window is not None and sink_tokens >= window:
+        raise ValueError(f"sink_tokens must be < window, got sink_tokens={sink_tokens} and window={window}")
+
+
+def band_mask(
+    query_positions: torch.Tensor, key_positions: torch.Tensor, window: int | None, sink_tokens: int = 0
+) -> torch.Tensor:
+    """Causal mask of queries over keys at the given positions, restricted to a window and sinks.
+
+    Query at position ``p`` may attend to the key at position ``j`` if ``j <= p`` and, with a
+    ``window``, ``j > p - window`` or ``j < sink_tokens``.
+
+    Args:
+        query_positions: ``(T,)`` integer positions of the queries.
+        key_positions: ``(T_k,)`` integer positions of the keys.
+        window: ``None`` (causal only) or the number ``W`` of latest keys seen, itself included.
+        sink_tokens: Number ``S`` of first positions every later query sees too. Default: ``0``.
+
+    Returns:
+        Bool ``(T, T_k)``, ``True`` = may attend.
+    """
+    p, j = query_positions[:, None], key_positions[None, :]  # (T, 1), (1, T_k)
+    allowed = j <= p  # (T, T_k)
+    if window is not None:
+        allowed = allowed & ((j > p - window) | (j < sink_tokens))  # (T, T_k)
+    return allowed
+
+
+def sliding_window_mask(
+    T: int, window: int, sink_tokens: int = 0, *, device: torch.device | None = None
+) -> torch.Tensor:
+    """Band mask of a sliding window (Mistral), with optional attention sinks (StreamingLLM).
+
+    Query ``t`` may attend to keys ``max(0, t-W+1) .. t`` (``W`` keys, itself included) and to the
+    first ``sink_tokens`` keys ``0 .. S-1`` (those ``<= t``: the mask stays causal).
+
+    Args:
+        T: Number of positions (queries and keys).
+        window: Window ``W >= 1``.
+        sink_tokens: Number ``S`` of sink positions, ``0 <= S < W``. Default: ``0``.
+        device: Device of the mask. Default: ``None`` (CPU).
+
+    Returns:
+        Bool ``(T, T)``, ``True`` = may attend.
+
+    Examples:
+        >>> sliding_window_mask(5, window=2).int()
+        tensor([[1, 0, 0, 0, 0],
+                [1, 1, 0, 0, 0],
+                [0, 1, 1, 0, 0],
+                [0, 0, 1, 1, 0],
+                [0, 0, 0, 1, 1]], dtype=torch.int32)
+        >>> sliding_window_mask(5, window=2, sink_tokens=1).int()[-1]  # the sink and the last two
+        tensor([1, 0, 0, 1, 1], dtype=torch.int32)
+    """
+    check_size("T", T)
+    if window is None:
+        raise TypeError("window must be an int >= 1, got None")
+    check_window(window, sink_tokens)
+    positions = torch.arange(T, device=device)  # (T,)
+    return band_mask(positions, positions, window, sink_tokens)  # (T, T)

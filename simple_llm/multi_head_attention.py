@@ -9,8 +9,9 @@ from simple_llm import interop
 from simple_llm._checks import check_dropout, check_flag, check_input, check_size
 from simple_llm.attention import causal_attention
 from simple_llm.head_attention import HeadView
-from simple_llm.kv_cache import KVCache
-from simple_llm.positions import RotaryEmbedding
+from simple_llm.kv_cache import KVCache, RollingKVCache
+from simple_llm.masks import check_window
+from simple_llm.positions import RotaryEmbedding, alibi_slopes
 
 
 class MultiHeadAttention(nn.Module):
@@ -31,6 +32,18 @@ class MultiHeadAttention(nn.Module):
             and ``repeat_interleave``). Default: ``None``, meaning ``H`` (plain multi-head).
         rope: Rotate queries and keys by their positions (``simple_llm.RotaryEmbedding``,
             ``rotate_half`` convention); ``hs`` must be even. Default: ``False``.
+        window: Sliding window ``W`` (Mistral): query ``t`` sees keys ``t-W+1 .. t`` only, as
+            ``simple_llm.sliding_window_mask``; applied on top of a user mask too (a mask cannot
+            widen it). Default: ``None`` (every earlier key).
+        sink_tokens: Attention sinks (StreamingLLM): every query also sees the first ``S`` keys,
+            ``0 <= S < W``; only with ``window``. The distance from query ``p`` to a sink is taken
+            as ``min(p, S+W-1) - j``, the query's place in a cache of ``S + W`` positions, as
+            StreamingLLM does, so it stays within the distances of the window: with ``rope`` the
+            sink keys are scored with the query rotated at ``min(p, S+W-1)`` (keys keep the angles
+            of their own positions), with ``alibi`` their bias uses that distance. Default: ``0``.
+        alibi: ALiBi (Press et al. 2021): head ``h`` adds ``-m_h * (t - j)`` to the score of
+            query ``t`` and key ``j``, ``m = simple_llm.alibi_slopes(H)``; not with ``rope``.
+            Default: ``False``.
 
     Attributes:
         qkv (nn.Linear): ``C -> (H + 2*H_kv)*hs``; output rows are ``[Q of heads 0..H-1 | K of heads
@@ -38,6 +51,8 @@ class MultiHeadAttention(nn.Module):
             ``nn.MultiheadAttention.in_proj_weight`` and the state_dict of plain multi-head attention.
         proj (nn.Linear): Output projection ``H*hs -> C``.
         rotary (RotaryEmbedding | None): The ``RotaryEmbedding`` if ``rope``, else ``None``.
+        alibi (bool): Whether ALiBi's biases are added (no parameter: the slopes are computed in
+            each call, in float64, then the scores' dtype).
 
     Shape:
         - x: ``(B, T, C)``, float.
@@ -48,7 +63,9 @@ class MultiHeadAttention(nn.Module):
         - cache: optional ``simple_llm.KVCache`` holding ``T_cached`` earlier positions,
           keys and values ``(B, H_kv, T_cached, hs)``. ``x`` is then positions
           ``T_cached .. T_cached+T-1``, query ``t`` sees keys ``0 .. T_cached+t``, weights are
-          ``(B, H, T, T_cached+T)`` and the cache grows by ``T``.
+          ``(B, H, T, T_cached+T)`` and the cache grows by ``T``. With a ``window``, a
+          ``simple_llm.RollingKVCache(window, sink_tokens)`` keeps only the sinks and the last
+          ``W - 1`` positions, and then the positions may go past ``max_seq_len``.
 
     Examples:
         >>> import torch
@@ -80,6 +97,9 @@ class MultiHeadAttention(nn.Module):
         *,
         num_kv_heads: int | None = None,
         rope: bool = False,
+        window: int | None = None,
+        sink_tokens: int = 0,
+        alibi: bool = False,
     ) -> None:
         super().__init__()
         check_size("num_heads", num_heads)
@@ -94,6 +114,13 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"num_heads ({num_heads}) must be divisible by num_kv_heads ({num_kv_heads})")
         if not isinstance(rope, bool):
             raise TypeError(f"rope must be a bool, got {rope!r}")
+        check_window(window, sink_tokens)
+        if not isinstance(alibi, bool):
+            raise TypeError(f"alibi must be a bool, got {alibi!r}")
+        if alibi and rope:
+            raise ValueError("alibi=True and rope=True are exclusive: choose one way to give positions")
+        self.window = window
+        self.sink_tokens = sink_tokens
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
         self.emb_size = emb_size
@@ -106,6 +133,7 @@ class MultiHeadAttention(nn.Module):
             interop.multi_head_attention_hook
         )  # the original project's keys
         self.rotary = RotaryEmbedding(head_size) if rope else None
+        self.alibi = alibi
 
     # --8<-- [start:forward]
     def forward(
@@ -150,15 +178,32 @@ class MultiHeadAttention(nn.Module):
             q = q.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
             k = k.view(B, T, H_kv, hs).transpose(1, 2)  # (B, H_kv, T, hs)
             v = v.view(B, T, H_kv, hs).transpose(1, 2)  # (B, H_kv, T, hs)
+        q_sink = None
         if self.rotary is not None:
+            q_sink = self._sink_queries(q, start)  # (B, H, T, hs) or None
             if cos_sin is None:
                 cos_sin = self.rotary.cos_sin(T, start, x.dtype, x.device)  # (T, hs) each
             q, k = self.rotary(q, cos_sin=cos_sin), self.rotary(k, cos_sin=cos_sin)  # (B, H|H_kv, T, hs)
         elif cos_sin is not None:
             raise ValueError("cos_sin needs a module built with rope=True")
+        key_positions = None  # 0 .. T_k-1
         if cache is not None:
-            k, v = cache.append(k, v)  # (B, H_kv, T_k, hs), T_k = start + T
-        y, weights = causal_attention(q, k, v, mask, return_weights)  # (B, H, T, hs), (B, H, T, T_k)
+            if cache.seen != len(cache):  # a RollingKVCache dropped positions
+                new = torch.arange(start, start + T, device=x.device)  # (T,)
+                key_positions = torch.cat([cache.positions(x.device), new])  # (T_k,)
+            k, v = cache.append(k, v)  # (B, H_kv, T_k, hs), T_k = T_cached + T
+        y, weights = causal_attention(
+            q,
+            k,
+            v,
+            mask,
+            return_weights,
+            window=self.window,
+            sink_tokens=self.sink_tokens,
+            slopes=alibi_slopes(H, dtype=torch.float64, device=x.device) if self.alibi else None,
+            key_positions=key_positions,
+            q_sink=q_sink,
+        )  # (B, H, T, hs), (B, H, T, T_k)
         y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H*hs)
         out = self.dropout(self.proj(y))  # (B, T, C)
         if weights is None:  # return_weights=False
@@ -167,15 +212,37 @@ class MultiHeadAttention(nn.Module):
 
     # --8<-- [end:forward]
 
+    def _sink_queries(self, q: torch.Tensor, start: int) -> torch.Tensor | None:
+        """Queries ``(B, H, T, hs)`` rotated at ``min(p, S+W-1)``, or ``None`` if that is ``p`` for all."""
+        T = q.size(2)
+        if not self.sink_tokens or self.window is None or self.rotary is None:
+            return None
+        last = self.sink_tokens + self.window - 1  # the query's place in a full cache
+        if start + T - 1 <= last:
+            return None
+        cos, sin = self.rotary.cos_sin(last + 1, 0, q.dtype, q.device)  # (S+W, hs) each
+        places = torch.arange(start, start + T, device=q.device).clamp(max=last)  # (T,)
+        return self.rotary(q, cos_sin=(cos[places], sin[places]))  # (B, H, T, hs)
+
     def _check_cache(self, cache: object, mask: object, T: int) -> int:
-        """Number of cached positions, after checking that ``T`` more fit in ``max_seq_len``."""
+        """Position of the first token of ``x``, after checking that ``T`` more fit in ``max_seq_len``.
+
+        A ``RollingKVCache`` has no such limit: it keeps ``sink_tokens + window - 1`` positions.
+        """
         if cache is None:
             return 0
         if not isinstance(cache, KVCache):
             raise TypeError(f"cache must be a KVCache or None, got {type(cache).__name__}")
         if mask is not None:
             raise ValueError("mask is not supported together with cache (the causal mask is applied)")
-        start = len(cache)
+        start = cache.seen
+        if isinstance(cache, RollingKVCache):
+            if (cache.window, cache.sink_tokens) != (self.window, self.sink_tokens):
+                raise ValueError(
+                    f"a RollingKVCache(window={cache.window}, sink_tokens={cache.sink_tokens}) does not fit "
+                    f"this module's window={self.window}, sink_tokens={self.sink_tokens}"
+                )
+            return start
         if start + T > self.max_seq_len:
             raise ValueError(
                 f"cache holds {start} positions; {T} more exceed max_seq_len={self.max_seq_len} "

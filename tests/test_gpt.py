@@ -178,7 +178,7 @@ def test_bad_inputs_and_constructor_arguments():
     with pytest.raises(ValueError, match="cache holds 8 positions"):
         model(torch.zeros(1, 3, dtype=torch.long), cache)
     with pytest.raises(ValueError, match="positions must be one of"):
-        GPT(13, 10, 16, 4, 4, 2, positions="alibi")
+        GPT(13, 10, 16, 4, 4, 2, positions="absolute")
     with pytest.raises(ValueError, match="even emb_size"):
         GPT(13, 10, 15, 4, 4, 2, positions="sinusoidal")
     with pytest.raises(ValueError, match="divisible by num_kv_heads"):
