@@ -160,7 +160,7 @@ class RollingKVCache(KVCache):
 
         Returns:
             ``(keys, values)``, each ``(B, H_kv, T_cached + T, hs)``; afterwards the cache keeps
-            the sinks and the last ``window - 1`` of them.
+                the sinks and the last ``window - 1`` of them.
         """
         keys, values = super().append(k, v)  # (B, H_kv, T_cached + T, hs)
         self._seen += k.size(2)
