@@ -133,43 +133,36 @@ def causal_attention(
     H_kv, T_k = k.size(1), k.size(2)
     start = T_k - T
     gqa = H_kv != H  # SDPA repeats each key/value head for its group of query heads
-    if window is None and slopes is None and key_positions is None and q_sink is None:
-        if mask is None and not return_weights:
-            if start == 0:  # T == T_k: the top-left causal mask of is_causal is the right one
-                y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)  # (B, H, T, hs)
-            elif T == 1:  # one new query sees every cached key: no mask at all
-                y = F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)  # (B, H, 1, hs)
-            else:  # is_causal=True would align top-left (pytorch#108108): pass the mask explicitly
-                allowed = causal_after(T, start, q.device)  # (T, T_k)
-                y = F.scaled_dot_product_attention(
-                    q, k, v, attn_mask=allowed, enable_gqa=gqa
-                )  # (B, H, T, hs)
-            return y, None
-        if start == 0:
-            allowed, keep = combine_masks(mask, B, T, H, q.device)  # (B|1, H|1, T, T)
-        elif mask is None:
-            allowed, keep = causal_after(T, start, q.device), None  # (T, T_k)
-        else:
-            raise ValueError(f"a mask needs as many queries as keys, got T={T} queries and T_k={T_k} keys")
-    else:
+    long_context = window is not None or slopes is not None or key_positions is not None or q_sink is not None
+    if mask is None and not return_weights and not long_context:
+        if start == 0:  # T == T_k: the top-left causal mask of is_causal is the right one
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)  # (B, H, T, hs)
+        elif T == 1:  # one new query sees every cached key: no mask at all
+            y = F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)  # (B, H, 1, hs)
+        else:  # is_causal=True would align top-left (pytorch#108108): pass the mask explicitly
+            allowed = causal_after(T, start, q.device)  # (T, T_k)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, enable_gqa=gqa)  # (B, H, T, hs)
+        return y, None
+    bias, scale = None, None
+    if long_context:  # the band of a window, ALiBi's bias, the sinks' queries (hs -> 2*hs)
         allowed, keep, bias, q, k, scale = _long_context_terms(
             q, k, mask, window, sink_tokens, slopes, key_positions, q_sink
-        )  # (B|1, H|1, T, T_k), (B|1, H|1, T, 1), (H, T, T_k); q, k (B, H|H_kv, T|T_k, hs|2*hs)
-        if return_weights:
-            g = H // H_kv
-            k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)  # (B, H, T_k, hs|2*hs)
-            return attend(q, k, v, allowed, keep, bias=bias, scale=scale)  # (B, H, T, hs), (B, H, T, T_k)
-        if bias is not None:  # additive float mask: the bias where allowed, -inf elsewhere
-            allowed = bias.masked_fill(~allowed, float("-inf")).to(q.dtype)  # (B|1, H, T, T_k)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=allowed, scale=scale, enable_gqa=gqa
-        )  # (B, H, T, hs)
-        return (y if keep is None else y.masked_fill(~keep, 0.0)), None
+        )  # (B|1, H|1, T, T_k), (B|1, H|1, T, 1) or None, (H, T, T_k) or None
+    elif start == 0:
+        allowed, keep = combine_masks(mask, B, T, H, q.device)  # (B|1, H|1, T, T)
+    elif mask is None:
+        allowed, keep = causal_after(T, start, q.device), None  # (T, T_k)
+    else:
+        raise ValueError(f"a mask needs as many queries as keys, got T={T} queries and T_k={T_k} keys")
     if return_weights:
         g = H // H_kv
         k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)  # (B, H, T_k, hs)
-        return attend(q, k, v, allowed, keep)  # (B, H, T, hs), (B, H, T, T_k)
-    y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, enable_gqa=gqa)  # (B, H, T, hs)
+        return attend(q, k, v, allowed, keep, bias=bias, scale=scale)  # (B, H, T, hs), (B, H, T, T_k)
+    if bias is not None:  # an additive float mask: the bias where allowed, -inf elsewhere
+        allowed = bias.masked_fill(~allowed, float("-inf")).to(q.dtype)  # (B|1, H, T, T_k)
+    y = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=allowed, scale=scale, enable_gqa=gqa
+    )  # (B, H, T, hs)
     return (y if keep is None else y.masked_fill(~keep, 0.0)), None
 
 
