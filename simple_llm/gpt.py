@@ -64,6 +64,11 @@ class GPT(nn.Module):
         torch.Size([1, 3, 10])
         >>> model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=4, do_sample=False).shape
         torch.Size([1, 7])
+        >>> windowed = GPT(10, 8, 16, 2, 8, 2, 0.0, positions="alibi", window=4, sink_tokens=1).eval()
+        >>> windowed.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=12, do_sample=False).shape  # past 8
+        torch.Size([1, 15])
+        >>> [len(c) for c in windowed.new_cache()], type(windowed.new_cache()[0]).__name__
+        ([0, 0], 'RollingKVCache')
     """
 
     def __init__(

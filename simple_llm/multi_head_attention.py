@@ -57,8 +57,9 @@ class MultiHeadAttention(nn.Module):
     Shape:
         - x: ``(B, T, C)``, float.
         - mask: optional, ``True``/1 = may attend; ``(T, T)``, ``(B, T)``, ``(B, 1, T)``,
-          ``(B, T, T)`` or ``(B, H, T, T)`` (see ``simple_llm.masks``). The causal mask is
-          always applied. A query that may attend to no key outputs zeros before ``proj``.
+          ``(B, T, T)`` or ``(B, H, T, T)`` (see ``simple_llm.masks``). The causal mask (and the
+          window, if any) is always applied. A query that may attend to no key outputs zeros
+          before ``proj``.
         - output: ``(B, T, C)``; with ``return_weights=True`` also weights ``(B, H, T, T)``.
         - cache: optional ``simple_llm.KVCache`` holding ``T_cached`` earlier positions,
           keys and values ``(B, H_kv, T_cached, hs)``. ``x`` is then positions
