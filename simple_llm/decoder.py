@@ -30,9 +30,9 @@ class Decoder(nn.Module):
         num_kv_heads: Key/value heads of the attention (grouped-query attention), see
             ``simple_llm.MultiHeadAttention``. Default: ``None`` (``H``).
         rope: Rotary positions in the attention. Default: ``False``.
-        window: Sliding window of the attention, see ``simple_llm.MultiHeadAttention``. Default: ``None``.
-        sink_tokens: Attention sinks kept besides the window, as there. Default: ``0``.
-        alibi: ALiBi biases in the attention, as there. Default: ``False``.
+        window: Sliding window of the attention. Default: ``None``.
+        sink_tokens: Attention sinks. Default: ``0``.
+        alibi: ALiBi biases. Default: ``False``.
 
     Shape:
         - x: ``(B, T, C)``, float.

@@ -45,11 +45,9 @@ class GPT(nn.Module):
             ``positions="rope"``. With ``"dynamic"`` the angles depend on the total length, so a KV
             cache cannot reproduce recomputation: ``forward`` with a cache and ``generate`` with
             ``use_cache=True`` raise. Default: ``None``.
-        window: Sliding window ``W`` of every block's attention (``MultiHeadAttention(window=W)``);
-            ``new_cache`` then gives ``RollingKVCache``s and, with positions ``"rope"``, ``"alibi"``
-            or ``"none"``, ``generate`` runs past ``max_seq_len``. Default: ``None``.
-        sink_tokens: Attention sinks of every block, ``0 <= S < W``, only with ``window``.
-            Default: ``0``.
+        window: Sliding window ``W`` of every block (see ``generate`` past ``max_seq_len``).
+            Default: ``None``.
+        sink_tokens: Attention sinks of every block, ``0 <= S < W``. Default: ``0``.
 
     Shape:
         - x: ``(B, T)`` token ids (int64).
@@ -67,8 +65,6 @@ class GPT(nn.Module):
         >>> windowed = GPT(10, 8, 16, 2, 8, 2, 0.0, positions="alibi", window=4, sink_tokens=1).eval()
         >>> windowed.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=12, do_sample=False).shape  # past 8
         torch.Size([1, 15])
-        >>> [len(c) for c in windowed.new_cache()], type(windowed.new_cache()[0]).__name__
-        ([0, 0], 'RollingKVCache')
     """
 
     def __init__(
@@ -207,14 +203,10 @@ class GPT(nn.Module):
         in training mode makes every step random.
 
         With a ``window`` and positions ``"rope"``, ``"alibi"`` or ``"none"``, ``use_cache=True``
-        streams instead: the whole prompt is encoded (in pieces of ``max_seq_len``) into the
-        ``RollingKVCache``s of ``new_cache``, nothing is ever re-encoded, and the sequence may grow
-        past ``max_seq_len`` with memory flat in its length. Every token then gets the logits that
-        one forward pass over the whole sequence with the band mask would give it (a model with a
-        larger ``max_seq_len`` and the same weights; ``use_cache=False`` reads the last
-        ``max_seq_len`` tokens as above, the same tokens only while the sequence fits in
-        ``max_seq_len``). Learned and sinusoidal positions have no vector past ``max_seq_len``:
-        with a window, a prompt plus ``max_new_tokens`` longer than that raises.
+        streams: the whole prompt goes into ``RollingKVCache``s, nothing is re-encoded, and the
+        sequence grows past ``max_seq_len`` with flat memory, each token getting the logits of one
+        pass with the band mask over the whole sequence (``use_cache=False`` reads the last
+        ``max_seq_len`` tokens). Learned and sinusoidal positions cannot go past ``max_seq_len``.
 
         Args:
             x: Prompt ids ``(B, T)``, ``T >= 1`` (any length: only the last ``max_seq_len`` are read).

@@ -32,6 +32,7 @@ class KVCache:
     def __init__(self) -> None:
         self.keys: torch.Tensor | None = None
         self.values: torch.Tensor | None = None
+        self._dropped = 0  # positions a RollingKVCache no longer keeps
 
     def __len__(self) -> int:
         """Number of positions cached, ``T_cached``."""
@@ -39,12 +40,8 @@ class KVCache:
 
     @property
     def seen(self) -> int:
-        """Number of positions appended since the last reset: the position of the next token (here ``len(self)``)."""
-        return len(self)
-
-    def positions(self, device: torch.device | str | None = None) -> torch.Tensor:
-        """Positions ``(T_cached,)`` (int64) of the cached keys, in cache order: here ``0 .. T_cached-1``."""
-        return torch.arange(len(self), device=device)  # (T_cached,)
+        """Positions appended since the last reset: the position of the next token."""
+        return len(self) + self._dropped
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append ``k`` and ``v`` ``(B, H_kv, T, hs)``; return all keys and values so far.
@@ -89,6 +86,7 @@ class KVCache:
     def reset(self) -> None:
         """Forget every cached position."""
         self.keys = self.values = None
+        self._dropped = 0
 
     def nbytes(self) -> int:
         """Bytes held by the cached keys and values."""
@@ -104,14 +102,8 @@ class KVCache:
 class RollingKVCache(KVCache):
     """KV cache of a sliding-window layer: the first ``sink_tokens`` positions and the last ``window - 1``.
 
-    A query at position ``p`` of a layer with window ``W`` and ``S`` sinks sees the keys
-    ``p-W+1 .. p`` and ``0 .. S-1``. Before a new token is appended its ``W - 1`` predecessors
-    and the sinks are therefore all that the next query needs: after each ``append`` the cache
-    drops every other position, so it holds at most ``capacity = S + W - 1`` positions between
-    calls (``S + W - 1 + T`` during a call of ``T`` tokens), however many were generated. The keys
-    keep the rotary angles of the positions they were written at; the dropped positions make the
-    kept ones non-contiguous, which ``positions`` reports (``MultiHeadAttention`` passes them on
-    to ``causal_attention`` to build the band mask, ALiBi's distances and the sink rule).
+    The next query needs no other keys: between calls it holds at most ``S + W - 1`` positions,
+    however many were generated, with the angles they were written at.
 
     Args:
         window: Window ``W >= 1`` of the attention layer it serves.
@@ -122,8 +114,8 @@ class RollingKVCache(KVCache):
         >>> cache = RollingKVCache(window=3, sink_tokens=1)
         >>> for _ in range(6):  # one token at a time
         ...     k, v = cache.append(torch.zeros(1, 1, 1, 4), torch.zeros(1, 1, 1, 4))
-        >>> cache.seen, len(cache), cache.capacity, cache.positions().tolist()
-        (6, 3, 3, [0, 4, 5])
+        >>> cache.seen, len(cache), cache.positions().tolist()
+        (6, 3, [0, 4, 5])
     """
 
     def __init__(self, window: int, sink_tokens: int = 0) -> None:
@@ -133,56 +125,33 @@ class RollingKVCache(KVCache):
         check_window(window, sink_tokens)
         self.window = window
         self.sink_tokens = sink_tokens
-        self._seen = 0
 
-    @property
-    def capacity(self) -> int:
-        """Positions kept between calls, ``sink_tokens + window - 1``."""
-        return self.sink_tokens + self.window - 1
-
-    @property
-    def seen(self) -> int:
-        """Number of positions appended since the last reset: the position of the next token."""
-        return self._seen
-
-    def positions(self, device: torch.device | str | None = None) -> torch.Tensor:
-        """Positions ``(T_cached,)`` (int64) of the kept keys: the sinks, then the latest ones."""
+    def positions(self, device: torch.device | None = None) -> torch.Tensor:
+        """Positions ``(T_cached,)`` (int64) of the kept keys, in cache order: the sinks, then the latest."""
         n, S = len(self), self.sink_tokens
-        if n == self._seen:  # nothing dropped yet
+        if not self._dropped:
             return torch.arange(n, device=device)  # (T_cached,)
-        sinks = torch.arange(S, device=device)  # (S,)
         return torch.cat(
-            [sinks, torch.arange(self._seen - (n - S), self._seen, device=device)]
-        )  # (T_cached,)
+            [torch.arange(S, device=device), torch.arange(self.seen - (n - S), self.seen, device=device)]
+        )
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append ``k`` and ``v`` ``(B, H_kv, T, hs)``; return the kept keys and values followed by them.
-
-        Returns:
-            ``(keys, values)``, each ``(B, H_kv, T_cached + T, hs)``; afterwards the cache keeps
-                the sinks and the last ``window - 1`` of them.
-        """
+        """Append ``k`` and ``v`` ``(B, H_kv, T, hs)``, return the kept ones followed by them, ``(B, H_kv, T_cached + T, hs)`` each."""
         keys, values = super().append(k, v)  # (B, H_kv, T_cached + T, hs)
-        self._seen += k.size(2)
-        n = keys.size(2)
-        if n > self.capacity:
-            S, recent = self.sink_tokens, self.window - 1
+        n, S, recent = keys.size(2), self.sink_tokens, self.window - 1
+        if n > S + recent:
             self.keys = torch.cat(
                 [keys[:, :, :S], keys[:, :, n - recent :]], dim=2
             )  # (B, H_kv, S + W - 1, hs)
             self.values = torch.cat(
                 [values[:, :, :S], values[:, :, n - recent :]], dim=2
             )  # (B, H_kv, S + W - 1, hs)
+            self._dropped += n - S - recent
         return keys, values
-
-    def reset(self) -> None:
-        """Forget every cached position."""
-        super().reset()
-        self._seen = 0
 
     def __repr__(self) -> str:
         shape = None if self.keys is None else tuple(self.keys.shape)
         return (
-            f"RollingKVCache(window={self.window}, sink_tokens={self.sink_tokens}, seen={self._seen}, "
+            f"RollingKVCache(window={self.window}, sink_tokens={self.sink_tokens}, seen={self.seen}, "
             f"length={len(self)}, keys shape={shape})"
         )

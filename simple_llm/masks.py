@@ -194,29 +194,22 @@ def band_mask(
 def sliding_window_mask(
     T: int, window: int, sink_tokens: int = 0, *, device: torch.device | None = None
 ) -> torch.Tensor:
-    """Band mask of a sliding window (Mistral), with optional attention sinks (StreamingLLM).
+    """Band mask ``(T, T)`` of a sliding window (Mistral) with attention sinks (StreamingLLM), ``True`` = may attend.
 
-    Query ``t`` may attend to keys ``max(0, t-W+1) .. t`` (``W`` keys, itself included) and to the
-    first ``sink_tokens`` keys ``0 .. S-1`` (those ``<= t``: the mask stays causal).
+    Query ``t`` sees keys ``max(0, t-W+1) .. t`` and the sinks ``0 .. S-1`` that are ``<= t``.
 
     Args:
-        T: Number of positions (queries and keys).
+        T: Number of positions.
         window: Window ``W >= 1``.
-        sink_tokens: Number ``S`` of sink positions, ``0 <= S < W``. Default: ``0``.
+        sink_tokens: Number ``S`` of sinks, ``0 <= S < W``. Default: ``0``.
         device: Device of the mask. Default: ``None`` (CPU).
 
-    Returns:
-        Bool ``(T, T)``, ``True`` = may attend.
-
     Examples:
-        >>> sliding_window_mask(5, window=2).int()
-        tensor([[1, 0, 0, 0, 0],
-                [1, 1, 0, 0, 0],
-                [0, 1, 1, 0, 0],
-                [0, 0, 1, 1, 0],
-                [0, 0, 0, 1, 1]], dtype=torch.int32)
-        >>> sliding_window_mask(5, window=2, sink_tokens=1).int()[-1]  # the sink and the last two
-        tensor([1, 0, 0, 1, 1], dtype=torch.int32)
+        >>> sliding_window_mask(4, window=2, sink_tokens=1).int()
+        tensor([[1, 0, 0, 0],
+                [1, 1, 0, 0],
+                [1, 1, 1, 0],
+                [1, 0, 1, 1]], dtype=torch.int32)
     """
     check_size("T", T)
     if window is None:

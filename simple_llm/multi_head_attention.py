@@ -11,7 +11,7 @@ from simple_llm.attention import causal_attention
 from simple_llm.head_attention import HeadView
 from simple_llm.kv_cache import KVCache, RollingKVCache
 from simple_llm.masks import check_window
-from simple_llm.positions import RotaryEmbedding, alibi_slopes
+from simple_llm.positions import RotaryEmbedding, slopes_of_alibi
 
 
 class MultiHeadAttention(nn.Module):
@@ -32,17 +32,11 @@ class MultiHeadAttention(nn.Module):
             and ``repeat_interleave``). Default: ``None``, meaning ``H`` (plain multi-head).
         rope: Rotate queries and keys by their positions (``simple_llm.RotaryEmbedding``,
             ``rotate_half`` convention); ``hs`` must be even. Default: ``False``.
-        window: Sliding window ``W`` (Mistral): query ``t`` sees keys ``t-W+1 .. t`` only, as
-            ``simple_llm.sliding_window_mask``; applied on top of a user mask too (a mask cannot
-            widen it). Default: ``None`` (every earlier key).
-        sink_tokens: Attention sinks (StreamingLLM): every query also sees the first ``S`` keys,
-            ``0 <= S < W``; only with ``window``. The distance from query ``p`` to a sink is taken
-            as ``min(p, S+W-1) - j``, the query's place in a cache of ``S + W`` positions, as
-            StreamingLLM does, so it stays within the distances of the window: with ``rope`` the
-            sink keys are scored with the query rotated at ``min(p, S+W-1)`` (keys keep the angles
-            of their own positions), with ``alibi`` their bias uses that distance. Default: ``0``.
-        alibi: ALiBi (Press et al. 2021): head ``h`` adds ``-m_h * (t - j)`` to the score of
-            query ``t`` and key ``j``, ``m = simple_llm.alibi_slopes(H)``; not with ``rope``.
+        window: Sliding window ``W``: query ``t`` sees keys ``t-W+1 .. t`` only, also under a user
+            mask (which cannot widen it). Default: ``None``.
+        sink_tokens: Attention sinks, the first ``S < W`` keys, seen by every query; scored from
+            ``min(p, S+W-1)``, the query's place in a full cache (StreamingLLM). Default: ``0``.
+        alibi: ALiBi: head ``h`` adds ``-m_h * (t - j)``, ``m = alibi_slopes(H)``; not with ``rope``.
             Default: ``False``.
 
     Attributes:
@@ -64,9 +58,8 @@ class MultiHeadAttention(nn.Module):
         - cache: optional ``simple_llm.KVCache`` holding ``T_cached`` earlier positions,
           keys and values ``(B, H_kv, T_cached, hs)``. ``x`` is then positions
           ``T_cached .. T_cached+T-1``, query ``t`` sees keys ``0 .. T_cached+t``, weights are
-          ``(B, H, T, T_cached+T)`` and the cache grows by ``T``. With a ``window``, a
-          ``simple_llm.RollingKVCache(window, sink_tokens)`` keeps only the sinks and the last
-          ``W - 1`` positions, and then the positions may go past ``max_seq_len``.
+          ``(B, H, T, T_cached+T)`` and the cache grows by ``T``; a ``RollingKVCache`` may go
+          past ``max_seq_len``.
 
     Examples:
         >>> import torch
@@ -189,7 +182,7 @@ class MultiHeadAttention(nn.Module):
             raise ValueError("cos_sin needs a module built with rope=True")
         key_positions = None  # 0 .. T_k-1
         if cache is not None:
-            if cache.seen != len(cache):  # a RollingKVCache dropped positions
+            if isinstance(cache, RollingKVCache) and cache.seen != len(cache):  # it dropped positions
                 new = torch.arange(start, start + T, device=x.device)  # (T,)
                 key_positions = torch.cat([cache.positions(x.device), new])  # (T_k,)
             k, v = cache.append(k, v)  # (B, H_kv, T_k, hs), T_k = T_cached + T
@@ -201,7 +194,9 @@ class MultiHeadAttention(nn.Module):
             return_weights,
             window=self.window,
             sink_tokens=self.sink_tokens,
-            slopes=alibi_slopes(H, dtype=torch.float64, device=x.device) if self.alibi else None,
+            slopes=torch.tensor(slopes_of_alibi(H), dtype=torch.float64, device=x.device)
+            if self.alibi
+            else None,
             key_positions=key_positions,
             q_sink=q_sink,
         )  # (B, H, T, hs), (B, H, T, T_k)

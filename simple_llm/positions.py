@@ -366,37 +366,26 @@ class RotaryEmbedding(nn.Module):
             )
 
 
-def alibi_slopes(
-    num_heads: int, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
-) -> torch.Tensor:
-    """ALiBi's slopes (Press et al. 2021), one per head: head ``h`` adds ``-m_h * (t - j)`` to score ``(t, j)``.
+def alibi_slopes(num_heads: int) -> torch.Tensor:
+    """ALiBi's slopes (Press et al. 2021), float32 ``(H,)``: head ``h`` adds ``-m_h * (t - j)`` to score ``(t, j)``.
 
-    For ``H`` a power of two the slopes are the geometric sequence ``2**(-8*i/H)``,
-    ``i = 1 .. H`` (``H = 8``: ``1/2, 1/4, ..., 1/256``). Otherwise, as in the paper's code, the
-    ``n`` slopes of the largest power of two ``n < H`` come first, followed by every other slope
-    of the sequence for ``2n`` (its 1st, 3rd, 5th, ...), ``H - n`` of them.
-
-    Args:
-        num_heads: Number of heads ``H >= 1``.
-        dtype: Floating-point dtype of the result (the slopes are computed in Python floats, float64
-            precision). Default: ``torch.float32``.
-        device: Device of the result. Default: ``None`` (CPU).
-
-    Returns:
-        ``(H,)`` in ``dtype``.
+    For ``H`` a power of two, ``2**(-8*i/H)`` for ``i = 1 .. H`` (``H = 8``: ``1/2, ..., 1/256``).
+    Otherwise, as in the paper's code, the slopes of the largest power of two ``n < H``, then every
+    other slope of those of ``2n`` (its 1st, 3rd, ...), ``H - n`` of them.
 
     Examples:
-        >>> alibi_slopes(4)
-        tensor([0.2500, 0.0625, 0.0156, 0.0039])
         >>> alibi_slopes(3)  # the 2 slopes of H=2, then the first of H=4
         tensor([0.0625, 0.0039, 0.2500])
     """
+    return torch.tensor(slopes_of_alibi(num_heads), dtype=torch.float32)  # (H,)
+
+
+def slopes_of_alibi(num_heads: int) -> list[float]:
+    """``alibi_slopes`` as Python floats (float64): a float64 model gets them unrounded."""
     check_size("num_heads", num_heads)
-    _check_dtype(dtype)
 
     def geometric(n: int) -> list[float]:
         return [2.0 ** (-8.0 * i / n) for i in range(1, n + 1)]
 
     n = 2 ** math.floor(math.log2(num_heads))
-    slopes = geometric(n) + geometric(2 * n)[0::2][: num_heads - n]
-    return torch.tensor(slopes, dtype=dtype, device=device)  # (H,)
+    return geometric(n) + geometric(2 * n)[0::2][: num_heads - n]

@@ -24,6 +24,7 @@ from simple_llm import (
     sliding_window_mask,
 )
 from simple_llm.attention import causal_attention
+from simple_llm.positions import slopes_of_alibi
 
 # --- the band mask ---------------------------------------------------------------------------
 
@@ -153,10 +154,10 @@ def test_alibi_adds_no_parameter():
     mha = MultiHeadAttention(4, 8, 2, 8, alibi=True)
     plain = MultiHeadAttention(4, 8, 2, 8)
     plain.load_state_dict(mha.state_dict())  # the same parameters as without ALiBi
-    exact = torch.tensor(paper_slopes(6), dtype=torch.float64)  # the module computes them in float64
-    torch.testing.assert_close(alibi_slopes(6, dtype=torch.float64), exact, rtol=1e-15, atol=0)
-    with pytest.raises(TypeError, match="dtype"):
-        alibi_slopes(6, dtype=torch.int64)
+    exact = torch.tensor(paper_slopes(6), dtype=torch.float64)  # a float64 module's slopes, unrounded
+    torch.testing.assert_close(
+        torch.tensor(slopes_of_alibi(6), dtype=torch.float64), exact, rtol=1e-15, atol=0
+    )
 
 
 def test_alibi_in_half_precision_is_close_to_float64():
