@@ -66,7 +66,7 @@ print(
 # The two masks side by side: blue is a key the query may read.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(5.6, 3.1), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(5.0, 2.9), layout="constrained")
 for ax, mask, title in [
     (axes[0], band, f"window W = {W_demo}"),
     (axes[1], sinks, f"W = {W_demo}, S = {S_demo}"),
@@ -95,7 +95,7 @@ bias = bias.masked_fill(t[None, :] > t[:, None], float("nan"))  # (H, T, T): the
 fig, axes = plt.subplots(2, 2, figsize=(5.2, 5.0), layout="constrained")
 for h, ax in enumerate(axes.flat):
     image = ax.imshow(bias[h].numpy(), cmap="viridis", vmin=-3, vmax=0)
-    ax.set(title=f"head {h + 1}: m = {slopes[h].item():g}", xticks=[], yticks=[])
+    ax.set(title=f"head {h + 1}: m = 1/{round(1 / slopes[h].item())}", xticks=[], yticks=[])
 fig.colorbar(image, ax=axes, shrink=0.7, label="bias")
 plt.close(fig)
 fig
