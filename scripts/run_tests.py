@@ -13,7 +13,8 @@ The package half computes with one thread (``OMP_NUM_THREADS=1`` unless it is se
 cores shared by two processes, PyTorch's second thread only waits its turn, spinning, and takes
 the core from the site half. The notebooks' outputs do not depend on the thread count (they are
 rounded; nbval compares them). The first half prints as it runs; the second half's report is
-printed when it ends. The exit status is the first non-zero one of the two (0 when both pass).
+printed when it ends, and the last line gives each half's time and the CPU time it used (with
+the notebook kernels, the site build and Chromium it waited for). The exit status is the first non-zero one of the two (0 when both pass).
 Extra arguments go to both pytests, e.g. ``python scripts/run_tests.py -x``. ``python -m pytest``
 alone still runs everything in one process.
 """
@@ -51,28 +52,45 @@ def halves() -> tuple[list[str], list[str]]:
     return package, SITE_PATHS
 
 
+def wait_measured(process: subprocess.Popen) -> tuple[int, float, float]:
+    """Wait for ``process``; its exit code, wall seconds since ``process.started`` and the CPU
+    seconds (user + system) it and the children it waited for used."""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, time.monotonic() - process.started, usage.ru_utime + usage.ru_stime
+
+
+def start(command: list[str], **options) -> subprocess.Popen:
+    process = subprocess.Popen(command, cwd=ROOT, **options)
+    process.started = time.monotonic()  # type: ignore[attr-defined]
+    return process
+
+
 def main(extra: list[str]) -> int:
     package, site = halves()
     command = [sys.executable, "-m", "pytest"]
-    start = time.monotonic()
+    begin = time.monotonic()
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as site_log:
-        site_run = subprocess.Popen(
-            [*command, *extra, *site], cwd=ROOT, stdout=site_log, stderr=subprocess.STDOUT
-        )
+        site_run = start([*command, *extra, *site], stdout=site_log, stderr=subprocess.STDOUT)
         try:
             one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **os.environ}
-            package_code = subprocess.run([*command, *extra, *package], cwd=ROOT, env=one_thread).returncode
+            package_run = start([*command, *extra, *package], env=one_thread)
+            package_code, package_wall, package_cpu = wait_measured(package_run)
         except KeyboardInterrupt:
             site_run.terminate()
             raise
         finally:
             if site_run.poll() is None:
                 print("\n--- the package half has ended; waiting for the site half ---", flush=True)
-            site_code = site_run.wait()
+        site_code, site_wall, site_cpu = wait_measured(site_run)
         site_log.seek(0)
         print(f"\n--- the site half: {' '.join(site)} ---\n{site_log.read()}", flush=True)
-    minutes = (time.monotonic() - start) / 60
-    print(f"package half: exit {package_code}; site half: exit {site_code}; {minutes:.1f} min in all")
+    minutes = (time.monotonic() - begin) / 60
+    print(
+        f"package half: exit {package_code}, {package_wall / 60:.1f} min, CPU {package_cpu / 60:.1f} min; "
+        f"site half: exit {site_code}, {site_wall / 60:.1f} min, CPU {site_cpu / 60:.1f} min; "
+        f"{minutes:.1f} min in all"
+    )
     return package_code or site_code
 
 
