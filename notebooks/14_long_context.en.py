@@ -291,3 +291,32 @@ axes[1].set(xticklabels=["L", "2L", "4L"], xlabel="length of the test")
 fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
 plt.close(fig)
 fig
+
+# %% [markdown]
+# ## Why sinks change nothing here
+#
+# A sink helps a model that puts much of its attention on the first token. How much does our RoPE
+# model put there? The weight of token 0 for the queries that a window of $L/2$ cuts off from it,
+# averaged over the period test at $L$, per layer and head, against an even share over the keys
+# $0, \dots, t$.
+
+# %%
+rope_model = trained["rope"]
+inputs = []  # what each block's attention receives
+hooks = [
+    b.attention.register_forward_pre_hook(lambda m, args: inputs.append(args[0])) for b in rope_model.decoders
+]
+with torch.no_grad():
+    rope_model(tests["period", 1][0])  # (B, T, V)
+    weights = [
+        b.attention.get_attention_weights(h) for b, h in zip(rope_model.decoders, inputs)
+    ]  # (B, H, T, T) each
+for hook in hooks:
+    hook.remove()
+late = torch.arange(L // 2, L)  # queries that a window of L/2 cuts off from token 0
+for layer, w in enumerate(weights):
+    print(
+        f"layer {layer + 1}, weight of token 0 per head:",
+        [round(v, 3) for v in w[:, :, late, 0].mean(dim=(0, 2)).tolist()],
+    )
+print("an even share:", round((1 / (late + 1.0)).mean().item(), 3))

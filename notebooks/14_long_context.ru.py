@@ -294,3 +294,31 @@ axes[1].set(xticklabels=["L", "2L", "4L"], xlabel="длина проверки")
 fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
 plt.close(fig)
 fig
+
+# %% [markdown]
+# ## Почему стоки здесь ничего не меняют
+#
+# Сток помогает модели, которая отдаёт первому токену большую долю внимания. Сколько отдаёт наша
+# модель с RoPE? Вес токена 0 у запросов, которых окно $L/2$ от него отрезает, в среднем по проверке
+# period на длине $L$, для каждого слоя и головы — против равной доли на ключи $0, \dots, t$.
+
+# %%
+rope_model = trained["rope"]
+inputs = []  # что получает внимание каждого блока
+hooks = [
+    b.attention.register_forward_pre_hook(lambda m, args: inputs.append(args[0])) for b in rope_model.decoders
+]
+with torch.no_grad():
+    rope_model(tests["period", 1][0])  # (B, T, V)
+    weights = [
+        b.attention.get_attention_weights(h) for b, h in zip(rope_model.decoders, inputs)
+    ]  # (B, H, T, T) у каждого
+for hook in hooks:
+    hook.remove()
+late = torch.arange(L // 2, L)  # запросы, которые окно L/2 отрезает от токена 0
+for layer, w in enumerate(weights):
+    print(
+        f"слой {layer + 1}, вес токена 0 по головам:",
+        [round(v, 3) for v in w[:, :, late, 0].mean(dim=(0, 2)).tolist()],
+    )
+print("равная доля:", round((1 / (late + 1.0)).mean().item(), 3))
