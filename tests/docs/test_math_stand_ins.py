@@ -70,3 +70,4 @@ def test_no_unicode_stand_ins_for_formulas_in_prose():
 def test_the_pages_checked_include_every_kind():
     names = {p.relative_to(DOCS).parts[0] for p in pages()}
     assert {"chapters", "index.ru.md", "glossary.en.md", "benchmark.ru.md", "api.en.md"} <= names
+    assert {"api-beyond.ru.md", "api-practice.en.md"} <= names  # the API reference's other pages

@@ -1,4 +1,4 @@
-"""simple_llm.practice on the site: documented on the API page, exercises with the solution folded."""
+"""simple_llm.practice on the site: on its API page (api-practice), exercises with the solution folded."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def article(site, page: str, language: str) -> BeautifulSoup:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_api_page_documents_every_grader(built_site, language):
-    api = article(built_site, "api", language)
+    api = article(built_site, "api-practice", language)
     names = [name for name in simple_llm.practice.__all__ if name != "SITE_URL"]
     missing = [name for name in names if api.find(id=f"simple_llm.practice.{name}") is None]
     assert not missing, f"not on the API page: {missing}"
