@@ -35,6 +35,11 @@ Why this hook exists (each fix is silent when it is missing, so tests/docs check
      contents and title (20 s). Fix 2 reads the table of contents from the HTML anyway, so here
      the title is read from the notebook's markdown cells alone, the same Markdown pass
      mkdocs-jupyter makes, without nbconvert.
+8. nbconvert writes every code cell twice: highlighted, and again as plain text in a hidden
+   ``clipboard-copy-txt`` element that the cell's copy button copies. The page carries its code
+   twice and so does the site's search index, which every first visit loads (234 KB of a 453 KB
+   first visit with gzip once chapter 14 came). Here the hidden copy goes and the button copies
+   the highlighted code itself (its ``textContent`` is the same text).
 """
 
 from __future__ import annotations
@@ -137,6 +142,19 @@ def _toc_tokens_and_title(path: str, toc_depth: int) -> tuple[list[dict], str | 
 mkdocs_jupyter.plugin._get_nb_toc_tokens = _toc_tokens_and_title
 
 
+# 8. Each code cell once: the copy button copies the highlighted code --------------------------
+_CODE_TWICE = re.compile(
+    r'(<div class="highlight-ipynb[^"]*"><pre)(>.*?</pre>\s*</div>)\s*'
+    r'<div class="clipboard-copy-txt" id="([^"]+)">.*?</div>',
+    re.S,
+)
+
+
+def code_once(html: str) -> str:
+    """The cells' code without its hidden plain-text copy; the ``<pre>`` takes that copy's id."""
+    return _CODE_TWICE.sub(lambda m: f'{m.group(1)} id="{m.group(3)}"{m.group(2)}', html)
+
+
 # 4. Open in Colab and download links ----------------------------------------------------------
 LINK_TEXT = {
     "ru": ("Открыть в Colab", "Скачать блокнот (.ipynb)"),
@@ -162,6 +180,7 @@ def on_page_content(html, page, config, files):
     if match is None:
         raise ValueError(f"notebook {src} must be named NAME.ru.ipynb or NAME.en.ipynb")
     page.toc = get_toc(_toc_tokens(html))
+    html = code_once(html)
     open_text, download_text = LINK_TEXT[match.group(1)]
     repo_path = f"{PurePosixPath(config['docs_dir']).name}/{src}"
     name = PurePosixPath(src).name

@@ -21,6 +21,7 @@ from simple_llm.plotting import MIN_FONT_PT
 from tests.docs.helpers import COLAB, DEFAULT_LANGUAGE, LANGUAGES, ROOT, repo_url
 
 from .browsing import (
+    DEVICES,
     HTML_BUDGET,
     INSPECT,
     MIN_DIAGRAM_TEXT_PX,
@@ -552,6 +553,28 @@ def test_notebook_cells_keep_their_style(visited, server, site_root):
     ), f"/{path}: code cells have neither a background nor a border: {editor}"
     keyword, plain = shared[".highlight-ipynb .k"], shared[".highlight-ipynb"]
     assert keyword and keyword["color"] != plain["color"], f"/{path}: code is not highlighted"
+
+
+def test_a_code_cells_copy_button_copies_its_code(browsing, server, site_root):
+    """The copy button of a notebook's code cell copies the cell's source, as written in the
+    notebook (hooks/notebook_pages.py points it at the highlighted code, which is kept once)."""
+    path = "notebooks/01_attention/"
+    notebook = json.loads((site_root / path / "01_attention.ru.ipynb").read_text(encoding="utf-8"))
+    sources = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    context = browsing.browser.new_context(**DEVICES["desktop"], service_workers="block")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url(""))
+    page = context.new_page()
+    try:
+        page.goto(server.url(path))
+        buttons = page.locator("clipboard-copy")
+        assert buttons.count() == len(sources), f"{buttons.count()} copy buttons, {len(sources)} code cells"
+        assert page.locator(".clipboard-copy-txt").count() == 0, "the code is still on the page twice"
+        for number in (0, len(sources) - 1):
+            buttons.nth(number).click()
+            copied = page.evaluate("navigator.clipboard.readText()")
+            assert copied.strip() == sources[number].strip(), f"code cell {number + 1} copies {copied[:80]!r}"
+    finally:
+        context.close()
 
 
 TOKEN_LOOK = ("color", "background-color", "font-weight", "font-style", "text-decoration-line", "font-family")
