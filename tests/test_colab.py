@@ -8,7 +8,8 @@ clones, builds and installs it as it would from GitHub, not in editable mode. to
 dependencies come from this test's environment (a ``.pth`` line; the editable install there is not
 loaded); pip gets no index and builds without isolation, so nothing is downloaded.
 
-The test command runs one notebook per language; CI's weekly run sets
+The test command runs notebook 01 in the default language (the English one has the same code
+cells, tests/docs/test_parity.py); CI's weekly run sets
 ``SIMPLE_LLM_COLAB_NOTEBOOKS=all`` to run every notebook this way (or name some:
 ``SIMPLE_LLM_COLAB_NOTEBOOKS=04_masks.en,04_masks.ru``).
 """
@@ -28,7 +29,7 @@ from fresh_env import fresh_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "docs" / "notebooks"
-DEFAULT = ["01_attention.ru", "01_attention.en"]  # one per language
+DEFAULT = ["01_attention.ru"]  # its code cells are the English one's too (tests/docs/test_parity.py)
 OFFLINE_PIP = {
     "PIP_CONFIG_FILE": os.devnull,
     "PIP_NO_INDEX": "1",
@@ -42,7 +43,7 @@ from set_repo import configured  # noqa: E402
 
 def chosen() -> list[str]:
     """The notebooks to run: ``SIMPLE_LLM_COLAB_NOTEBOOKS`` is ``all`` or names such as
-    ``04_masks.en,04_masks.ru``; unset, one per language."""
+    ``04_masks.en,04_masks.ru``; unset, notebook 01 in the default language."""
     every = sorted(p.name.removesuffix(".ipynb") for p in NOTEBOOKS.glob("*.ipynb"))
     value = os.environ.get("SIMPLE_LLM_COLAB_NOTEBOOKS", "").strip()
     if not value:
