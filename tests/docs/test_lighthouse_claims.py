@@ -61,3 +61,32 @@ def test_the_page_states_what_the_table_shows(language):
     }[language]
     for words in says:
         assert words in text, f"benchmark.{language}.md no longer says {words!r}: update this test with it"
+
+
+FORMULAS_TABLE = DOCS / "assets" / "benchmark" / "lighthouse-formulas.md"
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_the_formulas_section_states_what_its_table_shows(language):
+    """Chapter 12 before and after the formulas (scripts/lighthouse_compare.py): the page's numbers
+    are the table's, and it does not claim parity where the median is lower."""
+    lines = [line for line in FORMULAS_TABLE.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+    head = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    before, after = (
+        dict(zip(head, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]
+    )
+    assert before["accessibility"] == after["accessibility"] == "100"
+    text = " ".join((DOCS / f"benchmark.{language}.md").read_text(encoding="utf-8").split())
+    word = {"ru": "против", "en": "against"}[language]
+    low = min(int(r["lowest–highest"].split("–")[0]) for r in (before, after))
+    high = max(int(r["lowest–highest"].split("–")[1]) for r in (before, after))
+    said = [
+        f"{after['performance']} {word} {before['performance']}",
+        f"{after['blocking, ms']} {'мс ' if language == 'ru' else 'ms '}{word} {before['blocking, ms']}",
+        f"{low} {'до' if language == 'ru' else 'to'} {high}",
+    ]
+    missing = [s for s in said if s not in text]
+    assert not missing, f"benchmark.{language}.md does not say {missing} (the table: {before} / {after})"
+    difference = int(before["performance"]) - int(after["performance"])
+    if difference > 0:
+        assert f"{difference} {'пункта' if language == 'ru' else 'points'}" in text
