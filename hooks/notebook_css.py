@@ -65,8 +65,9 @@ _MERMAID_CDN = re.compile(
     re.S,
 )
 
-# A code block of a notebook cell, and a Pygments token span inside it (flat: text only).
-_CODE_BLOCK = re.compile(r'(<div class="highlight-ipynb[^"]*">\s*<pre>)(.*?)(</pre>)', re.S)
+# A code block of a notebook cell (its <pre> carries the id of the cell's copy button,
+# hooks/notebook_pages.py), and a Pygments token span inside it (flat: text only).
+_CODE_BLOCK = re.compile(r'(<div class="highlight-ipynb[^"]*">\s*<pre(?: id="[^"]*")?>)(.*?)(</pre>)', re.S)
 _TOKEN_SPAN = re.compile(r'<span(?: class="([\w -]*)")?>([^<]*)</span>')
 _CLASS_NAME = re.compile(r"\.(-?[_a-zA-Z][\w-]*)")
 

@@ -38,13 +38,13 @@ async () => {
   // A formula inside a closed <details> (chapter 8's answers) is not drawn until the reader opens
   // it: open them all, as a reader would, so that their fonts are asked for too.
   for (const details of document.querySelectorAll("details")) details.open = true;
-  // A display formula off screen is not drawn (content-visibility), so neither are its glyphs:
-  // each is brought into view once, then the fonts are awaited.
-  for (const box of document.querySelectorAll(".math-display")) {
-    box.scrollIntoView({ block: "center" });
-    await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
-  }
-  scrollTo(0, 0);
+  // What holds a formula and is off screen is not drawn (content-visibility: auto, extra.css), so
+  // neither are its glyphs: every formula is drawn here at once, as scrolling would draw it, then
+  // the fonts are awaited.
+  const drawn = document.createElement("style");
+  drawn.textContent = "* { content-visibility: visible !important; }";
+  document.head.append(drawn);
+  await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
   await document.fonts.ready;
   const family = (f) => f.replace(/["']/g, "").trim();
   const faces = [...document.fonts].filter(f => family(f.family).startsWith("KaTeX"))
