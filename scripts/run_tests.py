@@ -60,6 +60,12 @@ def wait_measured(process: subprocess.Popen) -> tuple[int, float, float]:
     return process.returncode, time.monotonic() - process.started, usage.ru_utime + usage.ru_stime
 
 
+def still_running(process: subprocess.Popen) -> bool:
+    """Whether ``process`` runs, without reaping it if it has ended (``poll()`` would, and
+    ``wait_measured`` could then no longer read its CPU time)."""
+    return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+
+
 def start(command: list[str], **options) -> subprocess.Popen:
     process = subprocess.Popen(command, cwd=ROOT, **options)
     process.started = time.monotonic()  # type: ignore[attr-defined]
@@ -80,7 +86,7 @@ def main(extra: list[str]) -> int:
             site_run.terminate()
             raise
         finally:
-            if site_run.poll() is None:
+            if still_running(site_run):
                 print("\n--- the package half has ended; waiting for the site half ---", flush=True)
         site_code, site_wall, site_cpu = wait_measured(site_run)
         site_log.seek(0)

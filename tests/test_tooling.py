@@ -90,3 +90,23 @@ def test_the_two_halves_of_make_test_run_every_test_file_once():
         runs = [root for root in roots if path == root or root in path.parents]
         assert len(runs) == 1, f"{path.relative_to(ROOT)} is run by {len(runs)} halves: {runs}"
     assert set(package).isdisjoint(site), f"a path is in both halves: {set(package) & set(site)}"
+
+
+def test_run_tests_measures_a_half_that_ended_first():
+    """The site half may end before the package half: checking whether it still runs must not reap
+    it, or measuring it afterwards fails (os.wait4: no child process) and make test with it."""
+    import sys
+    import time
+
+    from scripts.run_tests import start, still_running, wait_measured
+
+    first = start([sys.executable, "-c", "pass"])
+    time.sleep(0.5)
+    second = start([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    assert still_running(second)
+    assert not still_running(first)
+    code, wall, cpu = wait_measured(first)
+    assert code == 0 and wall > 0.4 and cpu >= 0
+    assert wait_measured(second)[0] == 0
+    failing = start([sys.executable, "-c", "raise SystemExit(3)"])
+    assert wait_measured(failing)[0] == 3
