@@ -93,9 +93,7 @@ def main() -> int:
     lines = [head, "|---|" + "---:|" * (head.count("|") - 2)]
     lines += [row(name, results[w], medians[w]) for w, name in enumerate((args.before_name, args.after_name))]
     text = "\n".join(lines)
-    TABLE.write_text(
-        f"Lighthouse, mobile, `/{args.page}`, runs alternating between the two builds.\n\n{text}\n"
-    )
+    TABLE.write_text(text + "\n", encoding="utf-8")  # the pages of both languages include it
     print("\n" + text)
     return 0
 

@@ -14,7 +14,8 @@ cores shared by two processes, PyTorch's second thread only waits its turn, spin
 the core from the site half. The notebooks' outputs do not depend on the thread count (they are
 rounded; nbval compares them). The first half prints as it runs; the second half's report is
 printed when it ends, and the last line gives each half's time and the CPU time it used (with
-the notebook kernels, the site build and Chromium it waited for). The exit status is the first non-zero one of the two (0 when both pass).
+the notebook kernels, the site build and Chromium it waited for). The exit status is the first
+non-zero one of the two (0 when both pass).
 Extra arguments go to both pytests, e.g. ``python scripts/run_tests.py -x``. ``python -m pytest``
 alone still runs everything in one process.
 """
