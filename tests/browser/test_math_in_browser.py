@@ -97,23 +97,11 @@ async () => {
 """
 
 
-def _visit(browsing, server, path: str, script: str, device: str) -> tuple[Visit, dict]:
-    visit = Visit(path=path, scheme="light", device=device)
-    page = browsing.new_page("light", visit, device)
-    try:
-        page.goto(server.url(path))
-        page.wait_for_load_state("load")
-        result = page.evaluate(script)
-    finally:
-        page.close()
-    return visit, result
-
-
 @pytest.fixture(scope="module")
 def phone_visits(browsing, server, site_root):
     paths = formula_paths(site_root)
     assert paths, "no page of the built site has a typeset formula"
-    return {path: _visit(browsing, server, path, FORMULAS, "phone") for path in paths}
+    return {visit.path: (visit, visit.info) for visit in browsing.look(paths, FORMULAS, device="phone")}
 
 
 def test_every_font_a_formula_asks_for_loads_from_the_site(phone_visits, server):
@@ -173,7 +161,7 @@ def test_a_display_fraction_stands_tall_and_its_parentheses_grow_with_it(browsin
     ]
     assert candidates, "no display formula with \\left( ... \\right) on the site"
     path = candidates[0]
-    _, shown = _visit(browsing, server, path, FRACTIONS, "desktop")
+    shown = browsing.look([path], FRACTIONS)[0].info
     assert shown["fractions"], f"/{path}: no display fraction in \\left( ... \\right) found"
     assert shown["plain"], f"/{path}: no plain parenthesis to compare with"
     for found in shown["fractions"]:

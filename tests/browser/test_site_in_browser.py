@@ -96,6 +96,9 @@ def test_browser_checks_cover_every_built_page(site_root):
 @pytest.mark.parametrize("device", DEVICE_NAMES)
 @pytest.mark.parametrize("path", PAGES)
 def test_page_loads_offline_without_errors(visited, path, device):
+    """Every page on both screens: no request to another host, none failed, no error. The search
+    worker and its files load for real on the phone (on the desktop the tabs get an empty worker:
+    tests/browser/conftest.py says why)."""
     visit = visited.visit(path, device=device)
     assert visit.status == 200, f"/{path}: HTTP {visit.status}"
     outside = sorted({url for url in visit.requests if not is_local(url)})

@@ -26,7 +26,7 @@ def api_sources(language: str) -> list:
 def api_page(site, source) -> BeautifulSoup:
     path = site / url_path(source) / "index.html"
     assert path.is_file(), f"not built: {path}"
-    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "lxml")
 
 
 def api_articles(site, language: str) -> dict:

@@ -81,7 +81,7 @@ def test_generated_table_escapes_a_pipe():
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_built_glossary_page_shows_the_tsv(built_site, language):
     path = built_site / url_path(DOCS / f"glossary.{language}.md") / "index.html"
-    soup = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+    soup = BeautifulSoup(path.read_text(encoding="utf-8"), "lxml")
     heading = soup.find(id="terms")
     assert heading is not None, f"{path}: no #terms heading"
     table = heading.find_next("table")

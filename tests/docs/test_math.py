@@ -49,7 +49,7 @@ def test_page_formulas_become_katex_with_a_mathml_twin(render):
         '<div class="arithmatex">\\[\\frac{QK^\\top}{\\sqrt{\\mathrm{hs}}}\\]</div>'
     )
     out = render_page(html, render)
-    soup = BeautifulSoup(out, "html.parser")
+    soup = BeautifulSoup(out, "lxml")
     assert "arithmatex" not in out and "\\(" not in out
     inline, display = soup.select(".katex")
     assert inline.find_parent(class_="math-display") is None
@@ -68,7 +68,7 @@ def test_notebook_markdown_formulas_are_typeset_and_code_is_left_alone(render):
         '<div class="jp-RenderedText"><pre>$x$ = 1</pre></div></div>'
     )
     out = render_notebook(html, render)
-    soup = BeautifulSoup(out, "html.parser")
+    soup = BeautifulSoup(out, "lxml")
     annotations = [a.text for a in soup.select("annotation")]
     assert annotations == ["x_i < 1", "\\sum_{j=1}^{T} e^{x_j}", "p \\approx 0{,}5"]
     assert soup.select_one(".math-display .katex-display") is not None
@@ -109,7 +109,7 @@ def pages_html(built_site) -> dict[Path, str]:
 @pytest.fixture(scope="module")
 def pages_soup(pages_html) -> dict[Path, BeautifulSoup]:
     """Every page parsed once for the checks below (none of them changes a page)."""
-    return {p: BeautifulSoup(text, "html.parser") for p, text in pages_html.items()}
+    return {p: BeautifulSoup(text, "lxml") for p, text in pages_html.items()}
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ EXERCISES = {
 def article(site, page: str, language: str) -> BeautifulSoup:
     path = site / url_path(DOCS / f"{page}.{language}.md") / "index.html"
     assert path.is_file(), f"not built: {path}"
-    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser").select_one("article")
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "lxml").select_one("article")
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

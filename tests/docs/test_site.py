@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, SoupStrainer
 from PIL import Image
 
 from .helpers import (
@@ -40,7 +40,7 @@ def page_html(site: Path, src: Path) -> Path:
 
 def soup(path: Path) -> BeautifulSoup:
     assert path.is_file(), f"not built: {path}"
-    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "lxml")
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOK_FILES, ids=lambda p: p.name)
@@ -113,7 +113,10 @@ def test_language_switcher_links_are_relative(built_site):
     for html in built_site.rglob("*.html"):
         if html.name == "404.html" or "assets" in html.relative_to(built_site).parts:
             continue
-        for link in soup(html).select(".md-select a[hreflang]"):
+        switcher = BeautifulSoup(
+            html.read_text(encoding="utf-8"), "lxml", parse_only=SoupStrainer("div", class_="md-select")
+        )
+        for link in switcher.select(".md-select a[hreflang]"):
             assert not link["href"].startswith(("/", "http")), f"{html}: switcher link {link['href']}"
 
 
