@@ -88,7 +88,7 @@ class Browsing:
     def __init__(self, browser, server: SiteServer):
         self.browser, self.server = browser, server
         self.contexts: dict[tuple[str, str], object] = {}
-        self.tabs: dict[tuple[str, str], list[tuple[object, list, dict]]] = {}
+        self.tabs: dict[tuple[str, str], list[Tab]] = {}
         self.visits: dict[tuple[str, str, str], Visit] = {}
         self.blocked: list[str] = []
 
@@ -113,15 +113,14 @@ class Browsing:
         return self.contexts[(scheme, device)]
 
     @staticmethod
-    def record(page, current) -> dict:
-        """What ``page`` asks for and reports goes to the visit ``current()`` returns (if any); a
-        request's failure goes to the visit that made the request. Returns the requests in flight
-        with their visits (a reused tab forgets them when it leaves their page: the next navigation
-        aborts them, as closing the tab did)."""
+    def record(page, owner) -> dict:
+        """What ``page`` asks for and reports goes to the visit ``owner(request)`` returns (if
+        any; ``request`` is None for a message); a request's failure goes to the visit that made
+        the request. Returns the requests in flight with their visits."""
         made_for: dict = {}
 
         def requested(request) -> None:
-            visit = current()
+            visit = owner(request)
             if visit is not None:
                 made_for[request] = visit
                 visit.requests.append(request.url)
@@ -132,7 +131,7 @@ class Browsing:
                 visit.failed.append(f"{request.url}: {why}")
 
         def report(attribute: str, text: str) -> None:
-            visit = current()
+            visit = owner(None)
             if visit is not None:
                 getattr(visit, attribute).append(text)
 
@@ -156,24 +155,15 @@ class Browsing:
     def new_page(self, scheme: str = "light", visit: Visit | None = None, device: str = "desktop"):
         page = self.context(scheme, device).new_page()
         if visit is not None:
-            self.record(page, lambda: visit)
+            self.record(page, lambda request: visit)
         return page
 
     def tab(self, number: int, scheme: str, device: str, visit: Visit):
-        """Tab ``number`` of the context, now recording ``visit`` (opened on first use)."""
+        """Tab ``number`` of the context, about to show ``visit``'s page (opened on first use)."""
         tabs = self.tabs.setdefault((scheme, device), [])
         while len(tabs) <= number:
-            page, current = self.context(scheme, device).new_page(), [None]
-            in_flight = self.record(page, lambda current=current: current[0])
-            if device != SEARCHING_DEVICE:
-                page.route(
-                    SEARCH_WORKER, lambda route: route.fulfill(content_type="text/javascript", body="")
-                )
-            tabs.append((page, current, in_flight))
-        page, current, in_flight = tabs[number]
-        in_flight.clear()
-        current[0] = visit
-        return page
+            tabs.append(Tab(self.context(scheme, device).new_page(), search=device == SEARCHING_DEVICE))
+        return tabs[number].show(visit)
 
     def wait_ready(self, page) -> str | None:
         try:
@@ -235,6 +225,34 @@ class Browsing:
     def close(self):
         for context in self.contexts.values():
             context.close()
+
+
+class Tab:
+    """A tab kept open and navigated from visit to visit. The page it leaves lives on until the
+    next one arrives (commits): what that page still asks for or reports (its search worker, still
+    fetching) is nobody's, and what it had in flight, which the navigation aborts, is forgotten (as
+    closing the tab did)."""
+
+    def __init__(self, page, search: bool):
+        self.page, self.shown, self.coming = page, None, None
+        self.in_flight = Browsing.record(page, self.owner)
+        page.on("framenavigated", self.arrived)
+        if not search:
+            page.route(SEARCH_WORKER, lambda route: route.fulfill(content_type="text/javascript", body=""))
+
+    def owner(self, request) -> Visit | None:
+        if request is not None and self.coming is not None and request.is_navigation_request():
+            return self.coming  # the coming page's own address
+        return self.shown
+
+    def arrived(self, frame) -> None:
+        if frame == self.page.main_frame and self.coming is not None:
+            self.shown, self.coming = self.coming, None
+
+    def show(self, visit: Visit):
+        self.shown, self.coming = None, visit
+        self.in_flight.clear()
+        return self.page
 
 
 @pytest.fixture(scope="package")
