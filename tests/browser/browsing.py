@@ -346,6 +346,42 @@ class Visit:
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     not_ready: str | None = None
+    loaded: int = 0  # how many of ``requests`` the page made before the checks looked at it
+    inspected: int = 0  # ... before FORMULAS drew every formula (a phone visit of a formula page)
+    formulas: dict | None = None  # what FORMULAS found (a phone visit of a page with formulas)
+
+
+# What a formula page shows, once its fonts are in.
+FORMULAS = r"""
+async () => {
+  // A formula inside a closed <details> (chapter 8's answers) is not drawn until the reader opens
+  // it: open them all, as a reader would, so that their fonts are asked for too.
+  for (const details of document.querySelectorAll("details")) details.open = true;
+  // What holds a formula and is off screen is not drawn (content-visibility: auto, extra.css), so
+  // neither are its glyphs: every formula is drawn here at once, as scrolling would draw it, then
+  // the fonts are awaited.
+  const drawn = document.createElement("style");
+  drawn.textContent = "* { content-visibility: visible !important; }";
+  document.head.append(drawn);
+  await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+  await document.fonts.ready;
+  const family = (f) => f.replace(/["']/g, "").trim();
+  const faces = [...document.fonts].filter(f => family(f.family).startsWith("KaTeX"))
+    .map(f => ({ family: family(f.family), status: f.status }));
+  const used = new Set();
+  for (const el of document.querySelectorAll(".katex-html *")) {
+    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    used.add(family(getComputedStyle(el).fontFamily.split(",")[0]));
+  }
+  const boxes = [...document.querySelectorAll(".math-display")].map(box => {
+    const style = getComputedStyle(box), rect = box.getBoundingClientRect();
+    return { scrollWidth: box.scrollWidth, clientWidth: box.clientWidth, overflowX: style.overflowX,
+             right: rect.right, focusable: box.tabIndex >= 0 };
+  });
+  return { faces, used: [...used], boxes, sideways: document.documentElement.scrollWidth - innerWidth,
+           width: innerWidth };
+}
+"""
 
 
 # Colours --------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from .browsing import (
     DEVICES,
     FIRST_VISIT_BUDGET,
     FORMULA_PAGE_BUDGET,
+    FORMULAS,
     INSPECT,
     OPEN_SHADOW_ROOTS,
     PROSE_FIRST_VISIT_BUDGET,
@@ -39,6 +40,8 @@ PARALLEL = 3  # pages loading at once (two cores: the browser works while the ch
 # tabs of the other visits get an empty worker instead. The search tests open pages of their own,
 # with the real worker.
 SEARCHING_DEVICE = "phone"
+FORMULA_DEVICE = "phone"  # where a visit also looks at every formula (FORMULAS)
+HAS_FORMULAS = "() => document.querySelector('.katex') !== null"
 SEARCH_WORKER = "**/assets/javascripts/workers/search.*.min.js"
 
 
@@ -200,7 +203,9 @@ class Browsing:
         screenshots: dict | None = None,
     ) -> list[Visit]:
         """A new visit of each of ``paths`` (PARALLEL at a time), its ``info`` what ``script``
-        returned once the page had loaded and its images were ready."""
+        returned once the page had loaded and its images were ready. On a phone, a page with
+        formulas is then drawn whole and its fonts awaited (``formulas``: FORMULAS, read by
+        test_math_in_browser.py), in the same visit: one visit serves both modules."""
         screenshots = screenshots or {}
         visits = []
         for start in range(0, len(paths), PARALLEL):
@@ -214,11 +219,15 @@ class Browsing:
             for visit, page in batch:
                 page.wait_for_load_state("load", timeout=READY_TIMEOUT_MS)
                 visit.not_ready = self.wait_ready(page)
+                visit.loaded = len(visit.requests)
                 visit.info = page.evaluate(script)
                 shot = screenshots.get(visit.path)
                 if shot is not None:
                     shot.parent.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(shot), full_page=True)
+                visit.inspected = len(visit.requests)
+                if device == FORMULA_DEVICE and page.evaluate(HAS_FORMULAS):
+                    visit.formulas = page.evaluate(FORMULAS)
                 visits.append(visit)
         return visits
 

@@ -32,38 +32,6 @@ def formula_paths(site: Path) -> list[str]:
     ]
 
 
-# What a formula page shows, once its fonts are in.
-FORMULAS = r"""
-async () => {
-  // A formula inside a closed <details> (chapter 8's answers) is not drawn until the reader opens
-  // it: open them all, as a reader would, so that their fonts are asked for too.
-  for (const details of document.querySelectorAll("details")) details.open = true;
-  // What holds a formula and is off screen is not drawn (content-visibility: auto, extra.css), so
-  // neither are its glyphs: every formula is drawn here at once, as scrolling would draw it, then
-  // the fonts are awaited.
-  const drawn = document.createElement("style");
-  drawn.textContent = "* { content-visibility: visible !important; }";
-  document.head.append(drawn);
-  await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
-  await document.fonts.ready;
-  const family = (f) => f.replace(/["']/g, "").trim();
-  const faces = [...document.fonts].filter(f => family(f.family).startsWith("KaTeX"))
-    .map(f => ({ family: family(f.family), status: f.status }));
-  const used = new Set();
-  for (const el of document.querySelectorAll(".katex-html *")) {
-    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
-    used.add(family(getComputedStyle(el).fontFamily.split(",")[0]));
-  }
-  const boxes = [...document.querySelectorAll(".math-display")].map(box => {
-    const style = getComputedStyle(box), rect = box.getBoundingClientRect();
-    return { scrollWidth: box.scrollWidth, clientWidth: box.clientWidth, overflowX: style.overflowX,
-             right: rect.right, focusable: box.tabIndex >= 0 };
-  });
-  return { faces, used: [...used], boxes, sideways: document.documentElement.scrollWidth - innerWidth,
-           width: innerWidth };
-}
-"""
-
 # Heights in CSS px of each display fraction inside \left( ... \right), of its parentheses, of a
 # plain parenthesis and of the body text's font size. A glyph's height is its box (the font's
 # ascent and descent at its size): what KaTeX lays out.
@@ -98,10 +66,16 @@ async () => {
 
 
 @pytest.fixture(scope="module")
-def phone_visits(browsing, server, site_root):
+def phone_visits(browsing, site_root):
+    """The phone visits of the formula pages (tests/browser/conftest.py: a phone visit of a page
+    with formulas also draws them all and waits for their fonts, FORMULAS); the site's own checks
+    (test_site_in_browser.py) read the same visits."""
     paths = formula_paths(site_root)
     assert paths, "no page of the built site has a typeset formula"
-    return {visit.path: (visit, visit.info) for visit in browsing.look(paths, FORMULAS, device="phone")}
+    visits = browsing.visit_all(paths, device="phone")
+    missing = [f"/{v.path}" for v in visits if v.formulas is None]
+    assert not missing, f"phone visits that did not look at their formulas: {missing}"
+    return {visit.path: (visit, visit.formulas) for visit in visits}
 
 
 def test_every_font_a_formula_asks_for_loads_from_the_site(phone_visits, server):
@@ -123,7 +97,10 @@ def test_every_font_a_formula_asks_for_loads_from_the_site(phone_visits, server)
 
 
 def first_visit_bytes(visit: Visit, server) -> int:
-    files = {server.file_of(url) for url in visit.requests} - {None}
+    """What the page asked for while it opened, and the fonts its formulas then asked for (not
+    the figures the checks scrolled to in between)."""
+    asked = visit.requests[: visit.loaded] + visit.requests[visit.inspected :]
+    files = {server.file_of(url) for url in asked} - {None}
     return sum(transfer_bytes(file) for file in files)
 
 
