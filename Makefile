@@ -35,7 +35,7 @@ serve: setup
 browser:
 	@bash scripts/ensure_chromium.sh
 
-# Lint and format check first: a formatting slip fails in seconds, not after the notebooks.
+# Lint and format check (make check runs it first; make test beside the tests).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -43,9 +43,10 @@ lint: setup
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 	$(VENV)/bin/zizmor --offline --quiet .github/
 
-# The checks run as two pytest processes side by side (scripts/run_tests.py says how they split).
-test: setup browser lint
-	$(PY) scripts/run_tests.py
+# The checks run as two pytest processes side by side (scripts/run_tests.py says how they split),
+# the lint beside them: a lint failure still stops the tests within seconds.
+test: setup browser
+	$(PY) scripts/run_tests.py --beside "$(MAKE) --no-print-directory lint"
 
 # The inner loop: under 2 minutes on 2 cores (README and CONTRIBUTING say what it leaves to make test).
 check: setup lint

@@ -110,3 +110,27 @@ def test_run_tests_measures_a_half_that_ended_first():
     assert wait_measured(second)[0] == 0
     failing = start([sys.executable, "-c", "raise SystemExit(3)"])
     assert wait_measured(failing)[0] == 3
+
+
+def test_a_failing_command_beside_the_tests_stops_them():
+    """make test runs the lint beside the two halves (scripts/run_tests.py --beside): when it fails,
+    the halves are interrupted at once instead of running their minutes for nothing; when it
+    passes, they run on."""
+    import sys
+    import time
+
+    from scripts.run_tests import arguments, start, still_running, stop_when_failing
+
+    assert arguments(["--beside", "make lint", "-x"]) == (["-x"], "make lint")
+    assert arguments(["-x"]) == (["-x"], None)
+    sleeper = "import time; time.sleep(30)"
+    half = start([sys.executable, "-c", sleeper])
+    passing = start([sys.executable, "-c", "pass"])
+    stop_when_failing(passing, [half]).join(timeout=10)
+    time.sleep(0.3)
+    assert still_running(half), "a passing command beside the tests stopped them"
+    began = time.monotonic()
+    failing = start([sys.executable, "-c", "raise SystemExit(2)"])
+    stop_when_failing(failing, [half]).join(timeout=10)
+    assert half.wait(timeout=10) != 0 and time.monotonic() - began < 10
+    assert failing.returncode == 2
