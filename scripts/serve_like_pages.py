@@ -36,6 +36,7 @@ class PagesHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     root: Path
     prefix: str
+    cache_control = "max-age=600"  # what Pages sends
 
     def log_message(self, format, *args):
         pass
@@ -89,7 +90,7 @@ class PagesHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Encoding", encoding)
             self.send_header("Vary", "Accept-Encoding")
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "max-age=600")  # what Pages sends
+        self.send_header("Cache-Control", self.cache_control)
         self.end_headers()
         if body:
             self.wfile.write(data)
@@ -109,10 +110,11 @@ class _Server(http.server.ThreadingHTTPServer):
 class PagesServer:
     """The built site at ``http://127.0.0.1:<port><prefix>``, served by a thread."""
 
-    def __init__(self, root: Path, prefix: str = PREFIX, port: int = 0):
+    def __init__(self, root: Path, prefix: str = PREFIX, port: int = 0, cache_control: str = "max-age=600"):
         if not prefix.startswith("/") or not prefix.endswith("/"):
             raise ValueError(f"prefix must start and end with '/', got {prefix!r}")
-        handler = type("Handler", (PagesHandler,), {"root": Path(root).resolve(), "prefix": prefix})
+        settings = {"root": Path(root).resolve(), "prefix": prefix, "cache_control": cache_control}
+        handler = type("Handler", (PagesHandler,), settings)
         self.httpd = _Server((HOST, port), handler)
         self.prefix = prefix
         self.origin = f"http://{HOST}:{self.httpd.server_address[1]}"

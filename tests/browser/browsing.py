@@ -121,7 +121,9 @@ class SiteServer(PagesServer):
     and give paths relative to the site root."""
 
     def __init__(self, root: Path):
-        super().__init__(root, site_prefix())
+        # Nothing is kept by the browser (Pages sends max-age=600): every visit is a first visit,
+        # in a new tab or in one reused (tests/browser/conftest.py), and asks for every file.
+        super().__init__(root, site_prefix(), cache_control="no-store")
 
     def file_of(self, url: str) -> Path | None:
         """The file of the site that answers ``url`` (None outside the site or when missing)."""
@@ -341,7 +343,6 @@ class Visit:
     status: int | None = None
     info: dict = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from html import unescape
 from pathlib import Path
@@ -29,6 +30,7 @@ from .browsing import (
     READY_TIMEOUT_MS,
     SCREENSHOTS,
     WEIGHTS,
+    Visit,
     built_page_paths,
     chromium_problem,
     contrast,
@@ -82,6 +84,23 @@ def visited(browsing, site_root):
 def test_chromium_is_installed():
     problem = chromium_problem()
     assert problem is None, problem
+
+
+def test_a_request_to_another_host_fails_at_once_and_is_recorded(browsing, server):
+    """The checks run offline: a page that asks another host gets an error at once (Chromium
+    resolves no other host: conftest.OTHER_HOSTS_FAIL), and its visit records the request."""
+    visit = Visit(path="", scheme="light")
+    page = browsing.new_page(visit=visit)
+    try:
+        page.goto(server.url(""))
+        began = time.monotonic()
+        page.evaluate("() => fetch('https://example.com/x.js').then(() => 'loaded', () => 'failed')")
+        took = time.monotonic() - began
+    finally:
+        page.close()
+    assert "https://example.com/x.js" in visit.requests
+    assert any(f.startswith("https://example.com/x.js: ") for f in visit.failed), visit.failed
+    assert took < 5, f"a request to another host took {took:.1f} s to fail"
 
 
 def test_browser_checks_cover_every_built_page(site_root):
@@ -484,7 +503,8 @@ def test_missing_address_gets_a_styled_404_in_its_language(browsing, server, lan
     own = server.url(path)
     failed = [f for f in visit.failed if not f.startswith(f"{own}: ")]  # the page itself is the 404
     console = [e for e in visit.console_errors if "404" not in e.split("(")[0]]
-    assert not failed and not visit.blocked, f"/{path}: {failed} {visit.blocked}"
+    outside = [url for url in visit.requests if not is_local(url)]
+    assert not failed and not outside, f"/{path}: {failed} {outside}"
     assert not visit.page_errors and not console, f"/{path}: {visit.page_errors} {console}"
     assert info["stylesheets"] >= 3, f"/{path}: the 404 page is unstyled ({info['stylesheets']} stylesheets)"
     assert info["lang"] == language, f"/{path}: the 404 page speaks {info['lang']!r}"
