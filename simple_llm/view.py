@@ -105,6 +105,10 @@ def _as_layers(weights: object, batch_index: int) -> list[torch.Tensor]:
                     f"batch_index={batch_index} out of range for {where} with batch size {w.size(0)}"
                 )
             w = w[batch_index]  # (H, T, T)
+        elif w.dim() == 3 and batch_index != 0:  # an argument that would do nothing is refused
+            raise ValueError(
+                f"batch_index={batch_index} needs (B, H, T, T) weights, got {where} of shape {tuple(w.shape)}"
+            )
         if w.dim() != 3 or w.size(1) != w.size(2) or w.size(0) == 0 or w.size(1) == 0:
             raise ValueError(f"{where} must have shape (H, T, T) or (B, H, T, T), got {tuple(w.shape)}")
         w = w.detach().cpu().double()
@@ -195,7 +199,8 @@ def attention_view(
         query: Position chosen at first, negative counts from the end. Default: ``None`` (the
             last token).
         side_by_side: Show all heads at first (else only head 0). Default: ``True``.
-        batch_index: Batch item shown for ``(B, H, T, T)`` weights. Default: ``0``.
+        batch_index: Batch item shown for ``(B, H, T, T)`` weights (``(H, T, T)`` weights take
+            only ``0``). Default: ``0``.
 
     Returns:
         The view, an ``AttentionView``. The last expression of a notebook cell shows it;
@@ -205,7 +210,8 @@ def attention_view(
         TypeError: If ``weights``, ``tokens``, ``query``, ``side_by_side`` or ``batch_index`` has
             the wrong type.
         ValueError: If the shapes disagree, a weight is outside ``[0, 1]``, an index is out of
-            range, ``lang`` is unknown or the payload exceeds 200 KB.
+            range (``batch_index`` other than 0 for ``(H, T, T)`` weights too), ``lang`` is
+            unknown or the payload exceeds 200 KB.
 
     Shape:
         - weights: ``(H, T, T)`` or ``(B, H, T, T)`` per layer; ``H`` may differ between layers.

@@ -208,6 +208,18 @@ def test_payload_stays_small_for_the_book_sizes():
             TypeError,
             "batch_index must be an int",
         ),
+        (  # (H, T, T) weights have no batch: an index other than 0 would be ignored
+            (torch.ones(1, 3, 3) / 3, tokens(3)),
+            {"batch_index": 1},
+            ValueError,
+            r"batch_index=1 needs \(B, H, T, T\) weights, got weights of shape \(1, 3, 3\)",
+        ),
+        (
+            ([torch.ones(2, 1, 3, 3) / 3, torch.ones(1, 3, 3) / 3], tokens(3)),
+            {"batch_index": 1},
+            ValueError,
+            r"batch_index=1 needs \(B, H, T, T\) weights, got weights\[1\] of shape",
+        ),
     ],
 )
 def test_bad_input_is_named(args, kwargs, error, message):
