@@ -78,7 +78,13 @@ def check_attention(data):
         weights = module.get_attention_weights(x) if path == "one_head" else FeedForward(C, 0.0).to(dtype)(x)
         assert finite(weights)
         return
-    mha = MultiHeadAttention(H, C, hs, T, 0.0, num_kv_heads=H_kv, rope=rope).to(dtype)
+    # Long context (chapter 14): a window with or without sinks, and ALiBi where RoPE is off.
+    alibi = not rope and data.draw(st.booleans(), "alibi")
+    window = data.draw(st.one_of(st.none(), st.integers(1, T + 1)), "window")
+    sinks = data.draw(st.integers(0, min(2, window - 1)), "sink_tokens") if window is not None else 0  # < W
+    mha = MultiHeadAttention(
+        H, C, hs, T, 0.0, num_kv_heads=H_kv, rope=rope, alibi=alibi, window=window, sink_tokens=sinks
+    ).to(dtype)
     if path == "fast":
         outs = [mha(x)]
     elif path == "weights":
@@ -111,12 +117,27 @@ def check_gpt(data):
     L = data.draw(st.integers(1, 8), "max_seq_len")
     H_kv = data.draw(st.integers(1, 2), "H_kv")
     H = H_kv * data.draw(st.integers(1, 2), "group")
-    positions = data.draw(st.sampled_from(["learned", "sinusoidal", "rope"]), "positions")
+    positions = data.draw(st.sampled_from(["learned", "sinusoidal", "rope", "alibi", "none"]), "positions")
+    # A window lets rope, alibi and none generate past max_seq_len (the others refuse: tested apart).
+    window = None
+    if positions in ("rope", "alibi", "none"):
+        window = data.draw(st.one_of(st.none(), st.integers(1, L)), "window")
+    sinks = {"sink_tokens": data.draw(st.integers(0, min(2, window - 1)), "sink_tokens")} if window else {}
     C = data.draw(st.integers(1, 6), "C") * 2
     hs = data.draw(st.integers(1, 3), "hs") * 2
     torch.manual_seed(data.draw(st.integers(0, 2**16), "seed"))
     model = GPT(
-        V, L, C, H, hs, data.draw(st.integers(1, 2), "layers"), 0.0, num_kv_heads=H_kv, positions=positions
+        V,
+        L,
+        C,
+        H,
+        hs,
+        data.draw(st.integers(1, 2), "layers"),
+        0.0,
+        num_kv_heads=H_kv,
+        positions=positions,
+        window=window,
+        **sinks,
     )
     dtype = data.draw(st.sampled_from(DTYPES), "dtype")
     model = model.to(dtype).eval()
