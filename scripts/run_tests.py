@@ -110,7 +110,8 @@ def main(extra: list[str], beside: str | None = None) -> int:
         try:
             one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **os.environ}
             package_run = start([*command, *extra, *package], env=one_thread)
-            watcher = stop_when_failing(beside_run, [site_run, package_run]) if beside_run else None
+            if beside_run is not None:
+                stop_when_failing(beside_run, [site_run, package_run])
             package_code, package_wall, package_cpu = wait_measured(package_run)
         except KeyboardInterrupt:
             site_run.terminate()
@@ -122,9 +123,8 @@ def main(extra: list[str], beside: str | None = None) -> int:
         site_log.seek(0)
         print(f"\n--- the site half: {' '.join(site)} ---\n{site_log.read()}", flush=True)
         beside_code = 0
-        if beside_run is not None and watcher is not None:
-            watcher.join()
-            beside_code = beside_run.returncode
+        if beside_run is not None:
+            beside_code = beside_run.wait()
             beside_log.seek(0)
             print(
                 f"\n--- beside the tests: {beside} (exit {beside_code}) ---\n{beside_log.read()}", flush=True

@@ -82,6 +82,46 @@ def browser():
     playwright.stop()
 
 
+def record(page, owner) -> dict:
+    """What ``page`` asks for and reports goes to the visit ``owner(request)`` returns (if
+    any; ``request`` is None for a message); a request's failure goes to the visit that made
+    the request. Returns the requests in flight with their visits."""
+    made_for: dict = {}
+
+    def requested(request) -> None:
+        visit = owner(request)
+        if visit is not None:
+            made_for[request] = visit
+            visit.requests.append(request.url)
+
+    def failed(request, why: str) -> None:
+        visit = made_for.get(request)
+        if visit is not None:
+            visit.failed.append(f"{request.url}: {why}")
+
+    def report(attribute: str, text: str) -> None:
+        visit = owner(None)
+        if visit is not None:
+            getattr(visit, attribute).append(text)
+
+    page.on("request", requested)
+    page.on("requestfinished", lambda r: made_for.pop(r, None))
+    page.on("requestfailed", lambda r: failed(r, r.failure) or made_for.pop(r, None))
+    page.on("response", lambda r: r.status >= 400 and failed(r.request, f"HTTP {r.status}"))
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and report(
+                "console_errors",
+                f"{m.text} ({m.location.get('url', '')}:{m.location.get('lineNumber', '')})",
+            )
+        ),
+    )
+    page.on("pageerror", lambda e: report("page_errors", str(e)))
+    return made_for
+
+
 class Browsing:
     """Visits pages in one browser: one context per colour scheme and device (``DEVICES``: a
     desktop and a phone), each visit made once. The server keeps the browser from caching
@@ -108,50 +148,10 @@ class Browsing:
             self.contexts[(scheme, device)] = context
         return self.contexts[(scheme, device)]
 
-    @staticmethod
-    def record(page, owner) -> dict:
-        """What ``page`` asks for and reports goes to the visit ``owner(request)`` returns (if
-        any; ``request`` is None for a message); a request's failure goes to the visit that made
-        the request. Returns the requests in flight with their visits."""
-        made_for: dict = {}
-
-        def requested(request) -> None:
-            visit = owner(request)
-            if visit is not None:
-                made_for[request] = visit
-                visit.requests.append(request.url)
-
-        def failed(request, why: str) -> None:
-            visit = made_for.get(request)
-            if visit is not None:
-                visit.failed.append(f"{request.url}: {why}")
-
-        def report(attribute: str, text: str) -> None:
-            visit = owner(None)
-            if visit is not None:
-                getattr(visit, attribute).append(text)
-
-        page.on("request", requested)
-        page.on("requestfinished", lambda r: made_for.pop(r, None))
-        page.on("requestfailed", lambda r: failed(r, r.failure) or made_for.pop(r, None))
-        page.on("response", lambda r: r.status >= 400 and failed(r.request, f"HTTP {r.status}"))
-        page.on(
-            "console",
-            lambda m: (
-                m.type == "error"
-                and report(
-                    "console_errors",
-                    f"{m.text} ({m.location.get('url', '')}:{m.location.get('lineNumber', '')})",
-                )
-            ),
-        )
-        page.on("pageerror", lambda e: report("page_errors", str(e)))
-        return made_for
-
     def new_page(self, scheme: str = "light", visit: Visit | None = None, device: str = "desktop"):
         page = self.context(scheme, device).new_page()
         if visit is not None:
-            self.record(page, lambda request: visit)
+            record(page, lambda request: visit)
         return page
 
     def tab(self, number: int, scheme: str, device: str, visit: Visit):
@@ -237,7 +237,7 @@ class Tab:
 
     def __init__(self, page, search: bool):
         self.page, self.shown, self.coming = page, None, None
-        self.in_flight = Browsing.record(page, self.owner)
+        self.in_flight = record(page, self.owner)
         page.on("framenavigated", self.arrived)
         if not search:
             page.route(SEARCH_WORKER, lambda route: route.fulfill(content_type="text/javascript", body=""))

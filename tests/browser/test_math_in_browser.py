@@ -75,12 +75,13 @@ def phone_visits(browsing, site_root):
     visits = browsing.visit_all(paths, device="phone")
     missing = [f"/{v.path}" for v in visits if v.formulas is None]
     assert not missing, f"phone visits that did not look at their formulas: {missing}"
-    return {visit.path: (visit, visit.formulas) for visit in visits}
+    return visits
 
 
 def test_every_font_a_formula_asks_for_loads_from_the_site(phone_visits, server):
     problems = []
-    for path, (visit, shown) in phone_visits.items():
+    for visit in phone_visits:
+        path, shown = visit.path, visit.formulas
         fonts = [url for url in visit.requests if url.endswith(".woff2")]
         outside = [u for u in fonts if not is_local(u) or server.file_of(u) is None]
         failed = [f for f in visit.failed if ".woff2" in f or ".css" in f]
@@ -109,14 +110,15 @@ def test_a_first_visit_to_a_formula_page_stays_light(phone_visits, server):
     (what the page loads when opened; notebook figures load lazily, when scrolled to) stays within
     450 KB with gzip. Measured: the stylesheet 3.4 KB, the fonts a page uses 17-18 KB once cut to
     the formulas' characters (42-52 KB uncut)."""
-    weights = {path: first_visit_bytes(visit, server) for path, (visit, _) in phone_visits.items()}
+    weights = {visit.path: first_visit_bytes(visit, server) for visit in phone_visits}
     heavy = {f"/{p}": f"{w / 1024:.0f} KB" for p, w in weights.items() if w > FORMULA_PAGE_BUDGET}
     assert not heavy, f"first visits over {FORMULA_PAGE_BUDGET // 1024} KB: {heavy}"
 
 
 def test_wide_display_formulas_scroll_in_their_own_box_on_a_phone(phone_visits):
     problems = []
-    for path, (_, shown) in phone_visits.items():
+    for visit in phone_visits:
+        path, shown = visit.path, visit.formulas
         if shown["sideways"] > 1:
             problems.append(f"/{path}: the page is {shown['sideways']} px wider than the phone")
         for number, box in enumerate(shown["boxes"], start=1):

@@ -116,7 +116,9 @@ def test_language_switcher_links_are_relative(built_site):
         switcher = BeautifulSoup(
             html.read_text(encoding="utf-8"), "lxml", parse_only=SoupStrainer("div", class_="md-select")
         )
-        for link in switcher.select(".md-select a[hreflang]"):
+        links = switcher.select(".md-select a[hreflang]")
+        assert len(links) == len(LANGUAGES), f"{html}: the switcher has {len(links)} links"
+        for link in links:
             assert not link["href"].startswith(("/", "http")), f"{html}: switcher link {link['href']}"
 
 
