@@ -9,7 +9,7 @@ per-half CPU that ``scripts/run_tests.py`` prints does not see (they are not its
 children when they end). On a shared machine the wall time moves with the other load; the CPU
 time moves much less.
 
-    python scripts/time_fresh_clone.py [--note "what changed"]
+    python scripts/time_fresh_clone.py
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "docs" / "assets" / "benchmark" / "fresh-clone.md"
+# No words in the rows: the table is on the pages of both languages (their text says what changed).
 HEADER = (
-    "| commit | date | wall, min | machine CPU, min | exit | load average before | note |\n"
-    "|---|---|---:|---:|---:|---:|---|\n"
+    "| commit | date | wall, min | machine CPU, min | exit | load average before |\n"
+    "|---|---|---:|---:|---:|---:|\n"
 )
 
 
@@ -38,9 +39,7 @@ def machine_cpu_seconds() -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--note", default="", help="what the row measures (goes into the table)")
-    args = parser.parse_args()
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -53,7 +52,7 @@ def main() -> int:
         wall, cpu = time.monotonic() - began, machine_cpu_seconds() - cpu
     row = (
         f"| `{commit}` | {date.today().isoformat()} | {wall / 60:.1f} | {cpu / 60:.1f} | "
-        f"{run.returncode} | {load:.1f} | {args.note} |\n"
+        f"{run.returncode} | {load:.1f} |\n"
     )
     text = TABLE.read_text(encoding="utf-8") if TABLE.exists() else HEADER
     TABLE.write_text(text + row, encoding="utf-8")
