@@ -87,6 +87,7 @@ def scores_of(report: dict) -> dict:
     scores = {c: round(100 * (report["categories"][c]["score"] or 0)) for c in CATEGORIES}
     scores["benchmark_index"] = report["environment"]["benchmarkIndex"]
     audits = report["audits"]
+    scores["fcp_s"] = audits["first-contentful-paint"]["numericValue"] / 1000
     scores["tti_s"] = audits["interactive"]["numericValue"] / 1000
     scores["lcp_s"] = audits["largest-contentful-paint"]["numericValue"] / 1000
     scores["kb"] = audits["total-byte-weight"]["numericValue"] / 1024

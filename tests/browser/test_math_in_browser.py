@@ -11,6 +11,7 @@ import pytest
 from .browsing import (
     DEFAULT_LANGUAGE,
     FORMULA_PAGE_BUDGET,
+    ROOT,
     Visit,
     built_page_paths,
     is_local,
@@ -108,11 +109,76 @@ def first_visit_bytes(visit: Visit, server) -> int:
 def test_a_first_visit_to_a_formula_page_stays_light(phone_visits, server):
     """KaTeX's stylesheet and the fonts a page's formulas use come on top of the page: a cold visit
     (what the page loads when opened; notebook figures load lazily, when scrolled to) stays within
-    450 KB with gzip. Measured: the stylesheet 3.4 KB, the fonts a page uses 17-18 KB once cut to
-    the formulas' characters (42-52 KB uncut)."""
+    450 KB with gzip. What it is made of, the benchmark page says (checked below)."""
     weights = {visit.path: first_visit_bytes(visit, server) for visit in phone_visits}
     heavy = {f"/{p}": f"{w / 1024:.0f} KB" for p, w in weights.items() if w > FORMULA_PAGE_BUDGET}
     assert not heavy, f"first visits over {FORMULA_PAGE_BUDGET // 1024} KB: {heavy}"
+
+
+DOCS = ROOT / "docs"
+KATEX_FONTS = DOCS / "assets" / "vendor" / "katex" / "fonts"  # as vendored, before the cut
+
+
+def kb(size: float) -> str:
+    return f"{size / 1024:.0f}"
+
+
+def test_the_benchmark_page_says_what_a_formula_page_loads(phone_visits, server):
+    """The benchmark page's section on formulas quotes these visits: the fonts a page's formulas
+    use (how many files, their KB as sent, their KB uncut), the heaviest first visit, and notebook
+    13 with every figure scrolled into view (all of it, and the stylesheet and fonts in it)."""
+    fonts, uncut, first, everything, formulas = {}, {}, {}, {}, {}
+    for visit in phone_visits:
+        files = {server.file_of(url) for url in visit.requests} - {None}
+        used = [f for f in files if f.parent.name == "fonts" and f.suffix == ".woff2"]
+        fonts[visit.path] = (len(used), sum(transfer_bytes(f) for f in used))
+        uncut[visit.path] = sum((KATEX_FONTS / f.name).stat().st_size for f in used)
+        first[visit.path] = first_visit_bytes(visit, server)
+        everything[visit.path] = sum(transfer_bytes(f) for f in files)
+        formulas[visit.path] = fonts[visit.path][1] + sum(
+            transfer_bytes(f) for f in files if f.name == "katex.min.css"
+        )
+    heaviest = max(first, key=first.get)
+    named = {
+        "chapters/12-tiled-attention/": ("глава 12", "chapter 12"),
+        "benchmark/": ("эта страница", "this page"),
+    }
+    assert heaviest in named, f"the heaviest first visit is now /{heaviest}: name it here and on the page"
+    notebook = "notebooks/13_induction_heads/"
+    counts = sorted(n for n, _ in fonts.values())
+    words = {
+        "ru": [
+            f"шрифты, которые нужны её формулам, — {kb(min(b for _, b in fonts.values()))}–"
+            f"{kb(max(b for _, b in fonts.values()))} КБ (от {NUMBERS_RU[counts[0]]} до {NUMBERS_RU[counts[-1]]} файлов)",
+            f"целиком они весили бы {kb(min(uncut.values()))}–{kb(max(uncut.values()))} КБ на страницу",
+            f"самая тяжёлая, {named[heaviest][0]}, — {kb(first[heaviest])} КБ",
+            f"блокнот 13 набирает {kb(everything[notebook])} КБ, из них {kb(formulas[notebook])} КБ",
+        ],
+        "en": [
+            f"the fonts its formulas use, {kb(min(b for _, b in fonts.values()))}–"
+            f"{kb(max(b for _, b in fonts.values()))} KB ({NUMBERS_EN[counts[0]]} to {NUMBERS_EN[counts[-1]]} files)",
+            f"{kb(min(uncut.values()))}–{kb(max(uncut.values()))} KB a page uncut",
+            f"the heaviest, {named[heaviest][1]}, {kb(first[heaviest])} KB",
+            f"notebook 13 comes to {kb(everything[notebook])} KB, {kb(formulas[notebook])} KB of it",
+        ],
+    }
+    missing = []
+    for language, said in words.items():
+        text = " ".join((DOCS / f"benchmark.{language}.md").read_text(encoding="utf-8").split())
+        missing += [f"benchmark.{language}.md: {s!r}" for s in said if s not in text]
+    assert not missing, (
+        "the page does not say what the visits measured:\n"
+        + "\n".join(missing)
+        + (
+            f"\nfonts (files, bytes) {sorted(set(fonts.values()))}, uncut {sorted(set(uncut.values()))}, "
+            f"first visits {sorted(first.items(), key=lambda kv: -kv[1])[:3]}, notebook 13 {everything[notebook]} "
+            f"of which formulas {formulas[notebook]}"
+        )
+    )
+
+
+NUMBERS_RU = {1: "одного", 2: "двух", 3: "трёх", 4: "четырёх", 5: "пяти", 6: "шести"}
+NUMBERS_EN = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 
 
 def test_wide_display_formulas_scroll_in_their_own_box_on_a_phone(phone_visits):

@@ -139,3 +139,12 @@ def read_source(path: Path):
 
 def read_notebook(path: Path):
     return nbformat.read(path, as_version=4)
+
+
+def russian(count: int, one: str, few: str, many: str) -> str:
+    """The noun's form after a Russian numeral: 1 формула, 2 формулы, 5 формул, 11 формул."""
+    if count % 10 == 1 and count % 100 != 11:
+        return one
+    if 2 <= count % 10 <= 4 and not 12 <= count % 100 <= 14:
+        return few
+    return many

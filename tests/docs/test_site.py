@@ -211,3 +211,29 @@ def test_home_pages_link_the_offline_copy_at_the_site_root(built_site):
         links = [a["href"] for a in soup(built_site / home / "index.html").select("article a[href$='.zip']")]
         assert links, f"the {language} home page does not link the offline copy"
         assert {normpath(urljoin(f"/{home}", href)) for href in links} == {"/simple-llm-offline.zip"}, links
+
+
+_SCRIPT_TAG = re.compile(r"<script\b[^>]*>")
+
+
+def test_every_page_defers_materials_bundle_and_what_follows_it(built_site):
+    """overrides/main.html defers material's bundle so that a page paints before the script runs
+    (docs/benchmark: Formulas). Every page (the 404 page included) loads the bundle once, deferred,
+    and every script after it is a deferred file too, so that the bundle still runs before them
+    (an inline script after it would now run before the bundle)."""
+    problems = {}
+    for path in sorted(built_site.rglob("*.html")):
+        if "assets" in path.relative_to(built_site).parts:
+            continue
+        tags = _SCRIPT_TAG.findall(path.read_text(encoding="utf-8"))
+        bundles = [
+            i for i, tag in enumerate(tags) if re.search(r"assets/javascripts/bundle\.\w+\.min\.js", tag)
+        ]
+        if len(bundles) != 1:
+            problems[path] = f"{len(bundles)} bundle tags"
+            continue
+        after = tags[bundles[0] :]
+        blocking = [tag for tag in after if " defer" not in tag]
+        if blocking:
+            problems[path] = blocking
+    assert not problems, {str(p.relative_to(built_site)): v for p, v in list(problems.items())[:5]}
