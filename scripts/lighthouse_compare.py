@@ -5,12 +5,12 @@ A single Lighthouse run is noisy (see scripts/lighthouse.py), and the noise move
 else the machine does. So the builds are served at once and their runs take turns, A, B, C, A,
 B, C, ..., on the same machine in the same minutes; the table gives, for each build, Lighthouse's
 own median run of the page (``computeMedianRun``) with the lowest and highest performance score,
-and the median of each metric over the runs. It writes the table to
+and the median of each metric over the runs. It writes the table to ``--table``, by default
 docs/assets/benchmark/lighthouse-formulas.md (the benchmark page includes it), a row per build in
 the order given: the first is the one before, the last the site now.
 
     python scripts/lighthouse_compare.py SITE SITE [SITE ...] --name NAME --name NAME [...]
-        [--page chapters/12-tiled-attention/] [--runs 5]
+        [--page chapters/12-tiled-attention/] [--runs 5] [--table FILE]
 
 A site before a change is e.g. one built at the commit before it: ``git worktree add /tmp/before
 fd1e151^`` and ``mkdocs build --site-dir /tmp/before-site`` there.
@@ -58,6 +58,9 @@ def main() -> int:
     parser.add_argument("--page", default="chapters/12-tiled-attention/")
     parser.add_argument("--runs", type=int, default=5, help="runs of each build (default 5)")
     parser.add_argument(
+        "--table", type=Path, default=TABLE, help=f"where the table goes (default {TABLE.relative_to(ROOT)})"
+    )
+    parser.add_argument(
         "--name",
         action="append",
         default=[],
@@ -99,7 +102,7 @@ def main() -> int:
     lines = [head, "|---|" + "---:|" * (head.count("|") - 2)]
     lines += [row(name, results[w], medians[w]) for w, name in enumerate(args.name)]
     text = "\n".join(lines)
-    TABLE.write_text(text + "\n", encoding="utf-8")  # the pages of both languages include it
+    args.table.write_text(text + "\n", encoding="utf-8")  # the pages of both languages include it
     print("\n" + text)
     return 0
 

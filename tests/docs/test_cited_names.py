@@ -50,6 +50,7 @@ NOT_CODE = {
     "NaN": "a value as PyTorch prints it",
     "lighthouse": "the command-line tool the benchmark page runs",
     "computeMedianRun": "Lighthouse's own JavaScript function, named on the benchmark page",
+    "defer": "the HTML attribute of a script tag, named on the benchmark page",
 }
 
 
