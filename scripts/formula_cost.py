@@ -17,7 +17,6 @@ page says what this measures.
 from __future__ import annotations
 
 import argparse
-import gzip
 import sys
 from pathlib import Path
 
@@ -27,15 +26,11 @@ import lxml.html
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.serve_like_pages import _gzipped  # noqa: E402
+from scripts.serve_like_pages import compress, transfer_bytes  # noqa: E402
 
 STYLESHEET = Path("assets/vendor/katex/katex.min.css")
 PAGE = "chapters/12-tiled-attention/"
 FORMULA = 'class="katex"'
-
-
-def sent_bytes(path: Path) -> int:
-    return len(_gzipped(path, path.stat().st_mtime))
 
 
 def pages(site: Path) -> list[Path]:
@@ -70,10 +65,6 @@ def elements(tree) -> int:
     return sum(1 for _ in tree.iter(lxml.etree.Element))
 
 
-def gzip_size(text: bytes) -> int:
-    return len(gzip.compress(text, compresslevel=6, mtime=0))
-
-
 def measure(site: Path, page: str = PAGE) -> dict:
     texts = {p: p.read_text(encoding="utf-8") for p in pages(site)}
     with_formulas = {p: t.count(FORMULA) for p, t in texts.items() if FORMULA in t}
@@ -86,10 +77,10 @@ def measure(site: Path, page: str = PAGE) -> dict:
     return {
         "formulas": sum(with_formulas.values()),
         "pages": len(with_formulas),
-        "stylesheet_kb": sent_bytes(site / STYLESHEET) / 1024,
+        "stylesheet_kb": transfer_bytes(site / STYLESHEET) / 1024,
         "page_formulas": count,
-        "page_kb": sent_bytes(path) / 1024,
-        "page_markup_kb": (gzip_size(typeset) - gzip_size(tex)) / 1024,
+        "page_kb": transfer_bytes(path) / 1024,
+        "page_markup_kb": (len(compress(typeset)) - len(compress(tex))) / 1024,
         "page_elements": typeset_elements,
         "page_elements_as_tex": elements(tree),
     }

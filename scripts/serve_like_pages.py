@@ -27,16 +27,32 @@ mimetypes.add_type("application/javascript", ".js")
 mimetypes.add_type("image/svg+xml", ".svg")
 
 
+PAGES_CACHE_CONTROL = "max-age=600"  # what Pages sends
+
+
+def compress(data: bytes) -> bytes:
+    """gzip as the server sends it (level 6, no timestamp: the same bytes every time)."""
+    return gzip.compress(data, compresslevel=6, mtime=0)
+
+
 @lru_cache(maxsize=512)
 def _gzipped(path: Path, mtime: float) -> bytes:
-    return gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
+    return compress(path.read_bytes())
+
+
+def transfer_bytes(path: Path) -> int:
+    """What Pages sends for a file: gzip-compressed text, other files as they are."""
+    kind = mimetypes.guess_type(path.name)[0] or ""
+    if kind.startswith(COMPRESSED):
+        return len(_gzipped(path, path.stat().st_mtime))
+    return path.stat().st_size
 
 
 class PagesHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     root: Path
     prefix: str
-    cache_control = "max-age=600"  # what Pages sends
+    cache_control = PAGES_CACHE_CONTROL
 
     def log_message(self, format, *args):
         pass
@@ -110,7 +126,9 @@ class _Server(http.server.ThreadingHTTPServer):
 class PagesServer:
     """The built site at ``http://127.0.0.1:<port><prefix>``, served by a thread."""
 
-    def __init__(self, root: Path, prefix: str = PREFIX, port: int = 0, cache_control: str = "max-age=600"):
+    def __init__(
+        self, root: Path, prefix: str = PREFIX, port: int = 0, cache_control: str = PAGES_CACHE_CONTROL
+    ):
         if not prefix.startswith("/") or not prefix.endswith("/"):
             raise ValueError(f"prefix must start and end with '/', got {prefix!r}")
         settings = {"root": Path(root).resolve(), "prefix": prefix, "cache_control": cache_control}

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import mimetypes
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from scripts.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: F401 (re-exported to the tests)
-from scripts.serve_like_pages import COMPRESSED, PagesServer, _gzipped
+from scripts.serve_like_pages import PagesServer, transfer_bytes  # noqa: F401 (re-exported to the tests)
 from tests.docs.helpers import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
@@ -135,14 +134,6 @@ class SiteServer(PagesServer):
         if target.is_dir():
             target = target / "index.html"
         return target if target.is_file() else None
-
-
-def transfer_bytes(path: Path) -> int:
-    """What Pages sends for a file: gzip-compressed text, other files as they are."""
-    kind = mimetypes.guess_type(path.name)[0] or ""
-    if kind.startswith(COMPRESSED):
-        return len(_gzipped(path, path.stat().st_mtime))
-    return path.stat().st_size
 
 
 def is_local(url: str) -> bool:

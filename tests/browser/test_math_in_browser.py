@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from hooks.formulas import VENDOR
+from tests.docs.helpers import DOCS
+
 from .browsing import (
     DEFAULT_LANGUAGE,
     FORMULA_PAGE_BUDGET,
-    ROOT,
     Visit,
     built_page_paths,
     is_local,
@@ -116,8 +118,11 @@ def test_a_first_visit_to_a_formula_page_stays_light(phone_visits, server):
     assert not heavy, f"first visits over {FORMULA_PAGE_BUDGET // 1024} KB: {heavy}"
 
 
-DOCS = ROOT / "docs"
-KATEX_FONTS = DOCS / "assets" / "vendor" / "katex" / "fonts"  # as vendored, before the cut
+KATEX_FONTS = VENDOR / "fonts"  # as vendored, before the cut
+
+
+NUMBERS_RU = {1: "одного", 2: "двух", 3: "трёх", 4: "четырёх", 5: "пяти", 6: "шести"}
+NUMBERS_EN = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 
 
 def kb(size: float) -> str:
@@ -189,10 +194,6 @@ def test_the_benchmark_page_says_what_a_formula_page_loads(phone_visits, server)
             f"of which formulas {formulas[notebook]}"
         )
     )
-
-
-NUMBERS_RU = {1: "одного", 2: "двух", 3: "трёх", 4: "четырёх", 5: "пяти", 6: "шести"}
-NUMBERS_EN = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 
 
 def test_wide_display_formulas_scroll_in_their_own_box_on_a_phone(phone_visits):
